@@ -6,3 +6,4 @@ export * from './logger.ts';
 export * from './source.ts';
 export * from './store/content-store.ts';
 export * from './store/partial-blob.ts';
+export * from './rendezvous.ts';

@@ -1,1 +1,9 @@
-export {};
+export * from './announcer.ts';
+export * from './blob-swarm.ts';
+export * from './peer-connection.ts';
+export * from './piece-picker.ts';
+export * from './piece-storage.ts';
+export * from './seed-offers.ts';
+export * from './swarm-node.ts';
+export * from './tracker-client.ts';
+export * from './wire.ts';

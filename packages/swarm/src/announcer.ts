@@ -1,0 +1,115 @@
+import { type Logger, errorMessage, silentLogger } from '@shoal/core';
+import type { BlobSwarm } from './blob-swarm.ts';
+import type { SwarmNode } from './swarm-node.ts';
+import type { TrackerClient } from './tracker-client.ts';
+
+export interface AnnouncerOptions {
+  client: TrackerClient;
+  node: SwarmNode;
+  swarm: BlobSwarm;
+  /** Bytes this node downloaded for the blob (for the tracker's statistics). */
+  downloaded: () => number;
+  /** Re-announce period while the swarm wants more peers (default 3 s). */
+  eagerIntervalMs?: number;
+  /** Longest period between announces (default 30 s; the tracker may ask for less). */
+  maxIntervalMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Keeps a node's membership of one blob's swarm current at the tracker: 'started' at once,
+ * re-announces (often while the node lacks peers, rarely once it has enough), 'completed'
+ * when the blob is complete and 'stopped' when leaving. Each answer's peers are dialed.
+ */
+export class Announcer {
+  readonly #options: AnnouncerOptions;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #completedSent = false;
+  #inFlight: Promise<void> | undefined;
+  readonly #abort = new AbortController();
+  lastError: string | undefined;
+  announces = 0;
+
+  constructor(options: AnnouncerOptions) {
+    this.#options = options;
+    this.#log = (options.logger ?? silentLogger()).child({ digest: options.swarm.meta.digest });
+  }
+
+  start(): void {
+    this.#options.swarm.on('complete', () => this.announceNow());
+    this.announceNow('started');
+  }
+
+  /** Announces now (a reader is waiting, or the blob just completed). */
+  announceNow(event?: 'started'): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    if (this.#inFlight) return;
+    this.#inFlight = this.#announce(event).finally(() => {
+      this.#inFlight = undefined;
+    });
+  }
+
+  async #announce(event?: 'started'): Promise<void> {
+    const { client, node, swarm } = this.#options;
+    const eager = this.#options.eagerIntervalMs ?? 3000;
+    const max = this.#options.maxIntervalMs ?? 30_000;
+    let next = eager;
+    try {
+      const sendCompleted = swarm.complete && !this.#completedSent;
+      const result = await client.announce(
+        {
+          meta: swarm.meta,
+          peerId: node.peerId,
+          port: node.port,
+          uploaded: swarm.uploadedBytes,
+          downloaded: this.#options.downloaded(),
+          left: swarm.bytesLeft,
+          ...(sendCompleted ? { event: 'completed' as const } : event ? { event } : {}),
+        },
+        this.#abort.signal,
+      );
+      if (sendCompleted) this.#completedSent = true;
+      this.announces++;
+      this.lastError = undefined;
+      if (!swarm.complete) node.addPeers(swarm, result.peers);
+      const wantsPeers = !swarm.complete && swarm.peers.size < Math.min(swarm.maxPeers, 4);
+      next = wantsPeers ? eager : Math.min(max, Math.max(eager, result.interval * 1000));
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.#log.warn({ err: this.lastError }, 'announce failed');
+    }
+    if (!this.#stopped) {
+      this.#timer = setTimeout(() => this.announceNow(), next);
+      this.#timer.unref();
+    }
+  }
+
+  /** Stops announcing and tells the tracker this node left (best effort). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    const { client, node, swarm } = this.#options;
+    await this.#inFlight?.catch(() => {});
+    try {
+      await client.announce(
+        {
+          meta: swarm.meta,
+          peerId: node.peerId,
+          port: node.port,
+          uploaded: swarm.uploadedBytes,
+          downloaded: this.#options.downloaded(),
+          left: swarm.bytesLeft,
+          event: 'stopped',
+        },
+        AbortSignal.timeout(2000),
+      );
+    } catch {
+      // The tracker forgets silent peers on its own.
+    }
+    this.#abort.abort();
+  }
+}
