@@ -9,6 +9,12 @@ export interface ByteRange {
 /** What an origin knows about a blob before reading it. */
 export interface OriginBlobInfo {
   size: number;
+  /**
+   * False when the origin is known to ignore byte ranges (an HTTP server that answered a
+   * ranged GET with 200); the fetcher then reads the blob as one sequential range instead of
+   * downloading it once per parallel range. Undefined when unknown (ranges are assumed).
+   */
+  acceptsRanges?: boolean;
 }
 
 /**
