@@ -22,6 +22,11 @@
  * - `hosts.toml` takes precedence over Docker-style `*.crt`/`*.cert` files in the same
  *   directory: once it exists, those are ignored (configure.ts notes it in its report).
  * - The directory is re-read on every pull: no containerd restart once `config_path` is set.
+ * - `_default` arrived with containerd PR #7607 (1.7) and its 1.6 backport #8065; a containerd
+ *   older than that backport ignores `_default`, and there only per-registry directories work
+ *   (`--registry docker.io --registry ghcr.io ...`), as they have since 1.5.
+ * - 1.6/1.7 reject a file with no `[host]` table ("invalid `host` tree", containerd #10027);
+ *   ours always has one.
  *
  * No TOML library: containerd's files for Shoal are five lines we render ourselves, and the
  * only question we ask of someone else's file is "is this ours?", which the marker line on
