@@ -145,9 +145,11 @@ export async function startProcess(opts: StartProcessOptions): Promise<ManagedPr
       resolve(exit);
     });
   });
-  // Keep the test worker's event loop free to exit even while daemons run; the exit hook
-  // cleans up.
+  // Keep the test worker's event loop free to exit even while daemons run (the pipes would
+  // otherwise hold it); the exit hook kills what is left.
   child.unref();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
 
   const managed: ManagedProcess = {
     name: opts.name,
