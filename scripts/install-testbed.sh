@@ -60,13 +60,16 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-# The Debian packages enable and start system services (containerd, docker-registry,
-# opentracker, prometheus) where systemd runs. The tests start their own instances on free
-# ports with their own config, so the system-wide ones are only in the way: stop them when
-# systemd is present. Without systemd (containers, CI sandboxes) nothing was started.
+# Debian's postinst scripts enable and start system services where systemd runs. The tests
+# start their own instances on free ports with their own config, so the system-wide registry
+# (:5000 on every interface), opentracker (:6969) and prometheus (:9090) are only in the way:
+# stop those this run just installed. containerd is left alone: it uses its own socket, and
+# the host may rely on it. Without systemd (containers, CI sandboxes) nothing was started.
 if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-  for unit in docker-registry containerd opentracker prometheus prometheus-node-exporter; do
-    "${SUDO[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  for pkg in docker-registry opentracker prometheus; do
+    if [[ " ${missing[*]} " == *" $pkg "* ]]; then
+      "${SUDO[@]}" systemctl disable --now "$pkg" >/dev/null 2>&1 || true
+    fi
   done
 fi
 

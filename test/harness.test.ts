@@ -119,6 +119,21 @@ describe('registry + skopeo push', () => {
     const blob = Buffer.from(await (await fetch(`${open.url}/v2/shoal/model/blobs/${layer.digest}`)).arrayBuffer());
     expect(`sha256:${sha256(blob)}`).toBe(layer.digest);
   });
+
+  it('runs as a pull-through cache of another registry', async () => {
+    const proxy = await startRegistry({ proxyRemoteUrl: open.url });
+    try {
+      const res = await fetch(`${proxy.url}/v2/shoal/app/manifests/v1`, { headers: { accept: MANIFEST_ACCEPT } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-content-digest')).toBe(openImage.manifest.digest);
+      await res.body?.cancel();
+      const big = openImage.layers[1]!;
+      const blob = Buffer.from(await (await fetch(`${proxy.url}/v2/shoal/app/blobs/${big.digest}`)).arrayBuffer());
+      expect(`sha256:${sha256(blob)}`).toBe(big.digest);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
 
 describe('containerd', () => {

@@ -10,12 +10,13 @@
  * meet through the tracker.
  */
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import {
   freePort,
   makeTempDir,
   removeDir,
+  retryOnPortClash,
   run,
   startProcess,
   waitFor,
@@ -101,6 +102,10 @@ export interface Aria2Peer {
 
 /** Starts opentracker on 127.0.0.1 (TCP and UDP on one free port) in a chroot temp dir. */
 export async function startTracker(opts: { infoHashes?: string[]; readyTimeoutMs?: number } = {}): Promise<Tracker> {
+  return retryOnPortClash(() => startTrackerOnce(opts));
+}
+
+async function startTrackerOnce(opts: { infoHashes?: string[]; readyTimeoutMs?: number }): Promise<Tracker> {
   const dir = await makeTempDir('tracker');
   // opentracker drops to _opentracker after chroot(dir): it must be able to read the whitelist.
   await chmod(dir, 0o755);
@@ -236,7 +241,7 @@ export async function makeTorrent(file: string, opts: MakeTorrentOptions): Promi
   const args = ['-a', opts.announceUrl, '-l', String(exp), '-o', out, '-t', '2'];
   if (opts.private) args.push('-p');
   // mktorrent refuses to overwrite; the harness always writes a fresh path or wants the new one.
-  await run('rm', ['-f', out]);
+  await rm(out, { force: true });
   await run('mktorrent', [...args, file], { timeoutMs: 600_000 });
   const bytes = await readFile(out);
   const { size } = await stat(file);

@@ -6,7 +6,7 @@
  * Verified here (Debian 12, containerd 1.6.20, kernel with overlay): the overlayfs snapshotter
  * works, and so does reading files of an unpacked image via `ctr images mount`.
  */
-import { readFile, readdir, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectCri, type CriClient } from './cri.ts';
 import {
@@ -253,14 +253,4 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
     throw e;
   }
   return self;
-}
-
-/** Lists the snapshotters' directories under a containerd root (debug aid for failed unpacks). */
-export async function listSnapshots(c: Containerd): Promise<string[]> {
-  const base = join(c.dir, 'root', `io.containerd.snapshotter.v1.${c.snapshotter}`, 'snapshots');
-  try {
-    return await readdir(base);
-  } catch {
-    return [];
-  }
 }

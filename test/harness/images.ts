@@ -65,7 +65,7 @@ export interface PushedIndex {
   tag: string;
   /** The index (or Docker manifest list) itself. */
   index: Descriptor;
-  /** One per platform, each also addressable by digest in the same repository. */
+  /** One per platform, in index order; their `ref` is by digest (`HOST/REPO@sha256:...`). */
   images: PushedImage[];
 }
 

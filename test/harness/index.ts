@@ -11,6 +11,7 @@ export {
   removeDir,
   run,
   runAllowFail,
+  retryOnPortClash,
   type ManagedProcess,
   type ProcessExit,
   type StartProcessOptions,

@@ -73,18 +73,34 @@ class Tail {
   }
 }
 
-/** Processes started by this module and not yet exited, killed if the test worker exits. */
+/** Processes started by this module and not yet exited, killed if the test process exits. */
 const live = new Set<ManagedProcess>();
 let exitHookInstalled = false;
+
+function killAllLive(): void {
+  for (const p of live) killGroup(p.pid, 'SIGKILL');
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // Only synchronous work is possible in an 'exit' handler: SIGKILL whatever is left so a
-  // failed or interrupted test run does not leave daemons holding ports and mounts.
-  process.on('exit', () => {
-    for (const p of live) killGroup(p.pid, 'SIGKILL');
-  });
+  // Children run in their own process groups (so stop() reaches their children too), which
+  // also means a Ctrl-C or a SIGTERM to the test worker does not reach them. Only synchronous
+  // work is possible on 'exit': SIGKILL whatever is left so a failed or interrupted run does
+  // not leave daemons holding ports and mounts.
+  process.on('exit', killAllLive);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      killAllLive();
+      // If nobody else handles this signal, restore the default action (terminate) and re-raise
+      // it; otherwise leave the decision to the other handlers.
+      if (process.listenerCount(signal) === 1) {
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal);
+      }
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 /**
@@ -145,11 +161,9 @@ export async function startProcess(opts: StartProcessOptions): Promise<ManagedPr
       resolve(exit);
     });
   });
-  // Keep the test worker's event loop free to exit even while daemons run (the pipes would
-  // otherwise hold it); the exit hook kills what is left.
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+  // The child stays ref'd: while a daemon runs the event loop stays alive, so awaiting its
+  // exit works in plain scripts too. Tests must stop() what they start; the hooks above catch
+  // what a crashed or killed test run leaves.
 
   const managed: ManagedProcess = {
     name: opts.name,
@@ -247,6 +261,23 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(addr.port));
     });
   });
+}
+
+/**
+ * Calls `start` (which picks its own port with {@link freePort}) again, up to `attempts` times,
+ * when it fails because the port was taken between picking and binding (the error message,
+ * which carries the server's log tail, mentions "address already in use", EADDRINUSE or a
+ * failed bind). Other errors are thrown at once.
+ */
+export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (i >= attempts || !/address already in use|EADDRINUSE|failed to bind|bind\(\)|cannot bind/i.test(msg)) throw e;
+    }
+  }
 }
 
 /** A fresh directory under the OS temp dir, named `shoal-<prefix>-XXXXXX`. */

@@ -4,7 +4,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, makeTempDir, removeDir, run, startProcess, waitFor, type ManagedProcess } from './process.ts';
+import {
+  freePort,
+  makeTempDir,
+  removeDir,
+  retryOnPortClash,
+  run,
+  startProcess,
+  waitFor,
+  type ManagedProcess,
+} from './process.ts';
 
 /** Username/password pair for HTTP Basic auth. */
 export interface Credentials {
@@ -20,12 +29,12 @@ export interface RegistryOptions {
    */
   auth?: Credentials;
   /**
-   * Run as a pull-through cache of this upstream (`proxy.remoteurl`). Note: distribution 2.8
-   * panics at start if the upstream does not answer, so start the upstream first.
+   * Run as a pull-through cache of this upstream (`proxy.remoteurl`). Distribution 2.8 panics
+   * at start if the upstream does not answer, so start the upstream first. The upstream must
+   * not require auth: 2.8's proxy only sends credentials to Bearer-token realms, so a Basic
+   * (htpasswd) upstream answers 401 and the cache reports 404 MANIFEST_UNKNOWN.
    */
   proxyRemoteUrl?: string;
-  /** Credentials the pull-through cache uses towards `proxyRemoteUrl`. */
-  proxyAuth?: Credentials;
   /** Milliseconds to wait for `/v2/` to answer (default 30 s). */
   readyTimeoutMs?: number;
 }
@@ -55,6 +64,10 @@ export function basicAuthHeader(creds: Credentials): string {
 
 /** Starts a registry on a free port of 127.0.0.1; resolves once `GET /v2/` answers. */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
+  return retryOnPortClash(() => startRegistryOnce(opts));
+}
+
+async function startRegistryOnce(opts: RegistryOptions): Promise<Registry> {
   const dir = await makeTempDir('registry');
   try {
     const port = await freePort();
@@ -71,14 +84,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       authBlock = `auth:\n  htpasswd:\n    realm: shoal-test\n    path: ${htpasswdPath}\n`;
     }
     let proxyBlock = '';
-    if (opts.proxyRemoteUrl) {
-      proxyBlock = `proxy:\n  remoteurl: ${JSON.stringify(opts.proxyRemoteUrl)}\n`;
-      if (opts.proxyAuth) {
-        proxyBlock +=
-          `  username: ${JSON.stringify(opts.proxyAuth.username)}\n` +
-          `  password: ${JSON.stringify(opts.proxyAuth.password)}\n`;
-      }
-    }
+    if (opts.proxyRemoteUrl) proxyBlock = `proxy:\n  remoteurl: ${JSON.stringify(opts.proxyRemoteUrl)}\n`;
     // Our own config: the Debian default listens on every interface with auth on.
     const config =
       `version: 0.1\n` +

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { freePort, makeTempDir, removeDir, startProcess, waitFor, type ManagedProcess } from './process.ts';
+import { freePort, makeTempDir, removeDir, retryOnPortClash, startProcess, waitFor, type ManagedProcess } from './process.ts';
 
 /** The only credentials s3rver knows. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', region: 'us-east-1' } as const;
@@ -51,6 +51,10 @@ function s3rverBin(): string {
  * same Node binary that runs the tests (its shebang would pick the system Node).
  */
 export async function startS3(opts: S3Options = {}): Promise<S3Server> {
+  return retryOnPortClash(() => startS3Once(opts));
+}
+
+async function startS3Once(opts: S3Options): Promise<S3Server> {
   const dir = await makeTempDir('s3');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
