@@ -50,3 +50,9 @@ export const DEFAULT_TOKEN_TTL_S = 60;
 
 /** Body read size of one response; larger than undici's 64 KiB default for fewer, bigger copies. */
 export const BODY_HIGH_WATER_MARK = 1 << 20;
+
+/**
+ * Blob size from which the whole-blob sha256 runs on a worker thread: below it, the worker's
+ * start-up (tens of ms) costs more than hashing on the event loop.
+ */
+export const DEFAULT_HASH_WORKER_MIN_SIZE = 64 << 20;

@@ -13,13 +13,15 @@ import {
 import {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_CONCURRENCY,
+  DEFAULT_HASH_WORKER_MIN_SIZE,
   DEFAULT_MAX_BUFFER_BYTES,
   DEFAULT_MAX_RETRY_DELAY_MS,
   DEFAULT_RETRIES,
   DEFAULT_RETRY_DELAY_MS,
 } from './constants.ts';
 import { abortError, isRetryable } from './http-errors.ts';
-import { InOrderHasher } from './in-order-hasher.ts';
+import { type HashThread, InOrderHasher } from './in-order-hasher.ts';
+import { PiecePool } from './piece-pool.ts';
 import type { ByteRange, Origin } from './origin.ts';
 import { backoffDelay, sleep } from './retry.ts';
 
@@ -58,10 +60,17 @@ export interface FetchBlobOptions {
    * Called once per piece, in any order, as soon as all its bytes are in. The piece's bytes
    * are NOT yet checked against the digest (that happens when the whole blob is in): the
    * caller checks/derives piece hashes and must not mark the blob complete before
-   * `fetchBlob` resolves. The fetch waits for a returned promise (backpressure). The buffer
-   * is the caller's to keep but not to modify.
+   * `fetchBlob` resolves. The fetch waits for a returned promise (backpressure).
+   *
+   * `bytes` is valid until that promise resolves (or the call returns): the buffer is then
+   * reused for another piece, so copy what you keep. Do not modify it.
    */
   onPiece?: (index: number, bytes: Buffer) => void | Promise<void>;
+  /**
+   * Where the whole-blob sha256 runs. 'worker' moves it (about a core-second per GiB) off
+   * the event loop that receives the bytes; default: 'worker' from 64 MiB, 'main' below.
+   */
+  hashThread?: HashThread;
   signal?: AbortSignal;
 }
 
@@ -74,7 +83,7 @@ export interface FetchBlobStats {
   /** Attempts that failed and were retried. */
   retries: number;
   durationMs: number;
-  /** Most bytes held at once in piece buffers (being filled or waiting for the hasher). */
+  /** Bytes of piece buffers allocated (filling, waiting for the hasher, being hashed): the fetch's peak data memory. */
   peakBufferedBytes: number;
   /** Bytes read back through `readPiece`. */
   rereadBytes: number;
@@ -169,10 +178,10 @@ class BlobFetch {
   readonly #stats: FetchBlobStats;
   readonly #what: string;
   readonly #hasher: InOrderHasher;
+  readonly #pool: PiecePool;
   /** Errors thrown by the caller's onPiece: never retried. */
   readonly #callerErrors = new WeakSet<object>();
   #nextRange = 0;
-  #fillingBytes = 0;
   #failure: unknown;
 
   constructor(
@@ -209,11 +218,14 @@ class BlobFetch {
       : Math.max(size, 1);
     this.#ranges = planRanges(size, this.#pieceLength, chunkSize);
     this.#concurrency = ranged ? Math.min(concurrency, this.#ranges.length) : 1;
+    const thread = options.hashThread ?? (size >= DEFAULT_HASH_WORKER_MIN_SIZE ? 'worker' : 'main');
+    this.#pool = new PiecePool(this.#pieceLength);
     this.#hasher = new InOrderHasher({
       size,
       pieceLength: this.#pieceLength,
       maxHeldBytes: this.#maxBuffer,
       readPiece: options.readPiece,
+      thread,
     });
     controller.signal.addEventListener('abort', () => this.#hasher.fail(controller.signal.reason), { once: true });
   }
@@ -268,29 +280,24 @@ class BlobFetch {
     }
   }
 
-  #trackBuffered(): void {
-    const buffered = this.#fillingBytes + this.#hasher.heldBytes;
-    if (buffered > this.#stats.peakBufferedBytes) this.#stats.peakBufferedBytes = buffered;
-  }
-
+  /** Hands a complete piece to the caller, then to the hasher, which releases its buffer once hashed. */
   async #deliver(index: number, piece: Buffer): Promise<void> {
+    const buffer = piece.buffer as ArrayBuffer;
+    const release = () => this.#pool.release(buffer);
     // Once the fetch has failed, the caller hears of no more pieces.
     if (this.#controller.signal.aborted) {
-      this.#fillingBytes -= piece.length;
+      release();
       throw abortError(this.#controller.signal, this.#what);
     }
     try {
       await this.#options.onPiece?.(index, piece);
     } catch (err) {
+      release();
       const error = err instanceof Error ? err : new Error(String(err));
       this.#callerErrors.add(error);
       throw error;
-    } finally {
-      this.#fillingBytes -= piece.length;
     }
-    if (this.#controller.signal.aborted) return;
-    this.#hasher.add(index, piece);
-    this.#trackBuffered();
+    this.#hasher.add(index, piece, (returned) => this.#pool.release(returned));
   }
 
   /** Reads one range to its end, resuming after failures at the byte reached. */
@@ -300,6 +307,7 @@ class BlobFetch {
     const pieceLength = this.#pieceLength;
     let pos = range.start;
     let piece: Buffer | undefined;
+    let buffer: Buffer | undefined;
     let pieceIndex = 0;
     let fill = 0;
     let failures = 0;
@@ -316,10 +324,10 @@ class BlobFetch {
             while (off < n) {
               if (piece === undefined) {
                 pieceIndex = Math.floor(pos / pieceLength);
-                piece = Buffer.allocUnsafeSlow(Math.min(pieceLength, this.#size - pieceIndex * pieceLength));
+                buffer = this.#pool.acquire();
+                const length = Math.min(pieceLength, this.#size - pieceIndex * pieceLength);
+                piece = length === pieceLength ? buffer : buffer.subarray(0, length);
                 fill = 0;
-                this.#fillingBytes += piece.length;
-                this.#trackBuffered();
               }
               const take = Math.min(n - off, piece.length - fill);
               piece.set(off === 0 && take === data.length ? data : data.subarray(off, off + take), fill);
@@ -359,7 +367,8 @@ class BlobFetch {
         }
       }
     } finally {
-      if (piece !== undefined) this.#fillingBytes -= piece.length;
+      if (buffer !== undefined && piece !== undefined) this.#pool.release(buffer.buffer as ArrayBuffer);
+      this.#stats.peakBufferedBytes = this.#pool.allocated * pieceLength;
     }
   }
 }

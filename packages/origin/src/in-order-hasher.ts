@@ -1,5 +1,9 @@
 import { type Hash, createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { ErrorCode, ShoalError, pieceCountOf } from '@shoal/core';
+
+/** Where the blob's sha256 runs: on the caller's thread, or on a worker thread of its own. */
+export type HashThread = 'main' | 'worker';
 
 /** Options of an {@link InOrderHasher}. */
 export interface InOrderHasherOptions {
@@ -13,14 +17,26 @@ export interface InOrderHasherOptions {
   maxHeldBytes: number;
   /** Reads back a piece the caller has stored (for pieces dropped to stay within `maxHeldBytes`). */
   readPiece?: ((index: number) => Promise<Uint8Array>) | undefined;
+  /** 'worker' hashes on a worker thread (recyclable pieces are transferred, not copied). Default 'main'. */
+  thread?: HashThread;
+}
+
+interface HeldPiece {
+  bytes: Uint8Array;
+  /** Its length, kept because a transferred buffer's views read as empty. */
+  length: number;
+  recycle: ((buffer: ArrayBuffer) => void) | undefined;
 }
 
 /**
  * The sha256 of a whole blob whose pieces arrive in any order. sha256 cannot be computed out
  * of order or merged, so pieces are hashed as the contiguous prefix grows: a piece that
  * arrives early is held (or, past the memory budget, dropped and re-read through
- * `readPiece`) until every piece before it is in. Uses node:crypto (~2 GB/s a core); never a
- * JS sha256 on this path.
+ * `readPiece`) until every piece before it is in. Uses node:crypto (SHA-NI where the CPU has
+ * it), never a JS sha256, on this path.
+ *
+ * `hashedBytes` counts bytes whose hashing is done; each piece's `recycle` callback gets its
+ * ArrayBuffer back then, so that it can be reused.
  */
 export class InOrderHasher {
   readonly pieceCount: number;
@@ -28,9 +44,13 @@ export class InOrderHasher {
   readonly #size: number;
   readonly #maxHeld: number;
   readonly #readPiece: InOrderHasherOptions['readPiece'];
-  readonly #hash: Hash = createHash('sha256');
+  readonly #hash: Hash | undefined;
+  readonly #worker: Worker | undefined;
   /** Pieces past the cursor: their bytes, or null when dropped (to be re-read). */
-  readonly #held = new Map<number, Buffer | Uint8Array | null>();
+  readonly #held = new Map<number, HeldPiece | null>();
+  /** Pieces sent to the worker, oldest first, awaiting its acknowledgement. */
+  readonly #posted: HeldPiece[] = [];
+  /** The next piece to hash (or send to the worker). */
   #next = 0;
   #hashedBytes = 0;
   #heldBytes = 0;
@@ -55,7 +75,18 @@ export class InOrderHasher {
     });
     // finish() may never be awaited when the fetch fails elsewhere first.
     this.#done.catch(() => {});
-    if (this.pieceCount === 0) this.#resolveDone(this.#hash.digest('hex'));
+    if (options.thread === 'worker' && this.pieceCount > 0) {
+      this.#worker = new Worker(new URL('./hash-worker.ts', import.meta.url));
+      this.#worker.unref();
+      this.#worker.on('message', (message: { type: string; hex?: string; buffer?: ArrayBuffer }) => this.#onWorkerMessage(message));
+      this.#worker.on('error', (err) => this.fail(err));
+      this.#worker.on('exit', (code) => {
+        if (this.#hashedBytes < this.#size) this.fail(new Error(`blob hash worker exited with code ${code}`));
+      });
+    } else {
+      this.#hash = createHash('sha256');
+      if (this.pieceCount === 0) this.#resolveDone(this.#hash.digest('hex'));
+    }
   }
 
   /** Bytes hashed so far: the contiguous prefix [0, hashedBytes). */
@@ -63,7 +94,7 @@ export class InOrderHasher {
     return this.#hashedBytes;
   }
 
-  /** Bytes of out-of-order pieces held in memory now. */
+  /** Bytes handed over and not hashed yet: held out of order, or queued for the worker. */
   get heldBytes(): number {
     return this.#heldBytes;
   }
@@ -83,39 +114,38 @@ export class InOrderHasher {
   }
 
   /**
-   * Hands over a complete piece. The hasher keeps a reference (no copy) until it has hashed
-   * it, so the caller must not modify it. Each piece exactly once.
+   * Hands over a complete piece, each exactly once. Without `recycle` the hasher keeps a
+   * reference until it has hashed it; the caller must not modify the bytes meanwhile. With
+   * `recycle` the hasher takes `bytes.buffer` over (the worker gets it transferred, so the
+   * caller's views are detached) and gives it back through `recycle` once hashed; a piece
+   * dropped to stay within the memory budget is recycled at once.
    */
-  add(index: number, piece: Buffer | Uint8Array): void {
-    if (this.#failure !== undefined) return;
+  add(index: number, bytes: Uint8Array, recycle?: (buffer: ArrayBuffer) => void): void {
+    const release = recycle && (() => recycle(bytes.buffer as ArrayBuffer));
+    if (this.#failure !== undefined) {
+      release?.();
+      return;
+    }
     if (!Number.isInteger(index) || index < this.#next || index >= this.pieceCount || this.#held.has(index)) {
+      release?.();
       throw new ShoalError(ErrorCode.INVALID_ARGUMENT, `piece ${index} handed to the blob hasher twice or out of range`);
     }
-    if (piece.length !== this.#expectedLength(index)) {
-      throw new ShoalError(ErrorCode.INVALID_ARGUMENT, `piece ${index} has ${piece.length} bytes, expected ${this.#expectedLength(index)}`);
+    if (bytes.length !== this.#expectedLength(index)) {
+      release?.();
+      throw new ShoalError(ErrorCode.INVALID_ARGUMENT, `piece ${index} has ${bytes.length} bytes, expected ${this.#expectedLength(index)}`);
     }
-    if (index === this.#next && !this.#reading) {
-      this.#update(piece);
-    } else if (this.#readPiece && this.#heldBytes + piece.length > this.#maxHeld) {
+    if (index !== this.#next && this.#readPiece && this.#heldBytes + bytes.length > this.#maxHeld) {
       this.#held.set(index, null);
+      release?.();
     } else {
-      this.#held.set(index, piece);
-      this.#heldBytes += piece.length;
+      this.#held.set(index, { bytes, length: bytes.length, recycle });
+      this.#heldBytes += bytes.length;
       if (this.#heldBytes > this.#peakHeldBytes) this.#peakHeldBytes = this.#heldBytes;
     }
     this.#pump();
   }
 
-  #update(piece: Buffer | Uint8Array): void {
-    this.#hash.update(piece);
-    this.#next++;
-    this.#hashedBytes += piece.length;
-    if (this.#next === this.pieceCount) this.#resolveDone(this.#hash.digest('hex'));
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
-  }
-
-  /** Hashes every held piece that now continues the prefix; re-reads dropped ones one at a time. */
+  /** Hashes (or posts) every held piece that continues the prefix; re-reads dropped ones one at a time. */
   #pump(): void {
     while (!this.#reading && this.#failure === undefined) {
       const held = this.#held.get(this.#next);
@@ -125,8 +155,46 @@ export class InOrderHasher {
         return;
       }
       this.#held.delete(this.#next);
-      this.#heldBytes -= held.length;
-      this.#update(held);
+      this.#next++;
+      this.#consume(held);
+    }
+  }
+
+  /** Feeds one piece (the next in order) to the hash. */
+  #consume(piece: HeldPiece): void {
+    if (this.#worker) {
+      this.#posted.push(piece);
+      const { bytes } = piece;
+      if (piece.recycle && bytes.buffer instanceof ArrayBuffer) {
+        const buffer = bytes.buffer;
+        this.#worker.postMessage({ type: 'piece', buffer, offset: bytes.byteOffset, length: bytes.length }, [buffer]);
+      } else {
+        this.#worker.postMessage({ type: 'bytes', bytes }); // copied: re-read pieces
+      }
+      if (this.#next === this.pieceCount) this.#worker.postMessage({ type: 'finish' });
+      return;
+    }
+    this.#hash!.update(piece.bytes);
+    this.#hashed(piece, piece.bytes.buffer as ArrayBuffer);
+    if (this.#next === this.pieceCount) this.#resolveDone(this.#hash!.digest('hex'));
+  }
+
+  #hashed(piece: HeldPiece, buffer: ArrayBuffer | undefined): void {
+    this.#heldBytes -= piece.length;
+    this.#hashedBytes += piece.length;
+    if (buffer) piece.recycle?.(buffer);
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  #onWorkerMessage(message: { type: string; hex?: string; buffer?: ArrayBuffer }): void {
+    if (this.#failure !== undefined) return;
+    if (message.type === 'hashed') {
+      const piece = this.#posted.shift();
+      if (piece) this.#hashed(piece, message.buffer);
+    } else if (message.type === 'digest' && message.hex) {
+      this.#resolveDone(message.hex);
+      void this.#worker!.terminate();
     }
   }
 
@@ -138,12 +206,15 @@ export class InOrderHasher {
       .then(
         (bytes) => {
           this.#reading = false;
+          if (this.#failure !== undefined) return;
           if (bytes.length !== this.#expectedLength(index)) {
             throw new ShoalError(ErrorCode.STORE_CORRUPT, `readPiece(${index}) returned ${bytes.length} bytes, expected ${this.#expectedLength(index)}`);
           }
           this.#held.delete(index);
           this.#rereadBytes += bytes.length;
-          this.#update(bytes);
+          this.#heldBytes += bytes.length;
+          this.#next++;
+          this.#consume({ bytes, length: bytes.length, recycle: undefined });
           this.#pump();
         },
         (err: unknown) => {
@@ -164,9 +235,13 @@ export class InOrderHasher {
   fail(err: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = err;
+    for (const piece of this.#held.values()) piece?.recycle?.(piece.bytes.buffer as ArrayBuffer);
     this.#held.clear();
+    // Pieces posted to the worker stay referenced by it; they are not reused after a failure.
+    this.#posted.length = 0;
     this.#heldBytes = 0;
     this.#rejectDone(err);
+    void this.#worker?.terminate();
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
   }

@@ -6,3 +6,4 @@ export * from './directory-origin.ts';
 export * from './http-origin.ts';
 export { redactUrl, isRetryable } from './http-errors.ts';
 export { parseContentRange } from './ranges.ts';
+export * from './fill-partial.ts';
