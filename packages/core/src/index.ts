@@ -7,3 +7,4 @@ export * from './source.ts';
 export * from './store/content-store.ts';
 export * from './store/partial-blob.ts';
 export * from './rendezvous.ts';
+export * from './http.ts';

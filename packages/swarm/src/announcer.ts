@@ -75,7 +75,8 @@ export class Announcer {
       this.announces++;
       this.lastError = undefined;
       if (!swarm.complete) node.addPeers(swarm, result.peers);
-      const wantsPeers = !swarm.complete && swarm.peers.size < Math.min(swarm.maxPeers, 4);
+      // Few peers, or peers with nothing new: ask again soon.
+      const wantsPeers = !swarm.complete && (swarm.peers.size < Math.min(swarm.maxPeers, 4) || swarm.idleMs > eager);
       next = wantsPeers ? eager : Math.min(max, Math.max(eager, result.interval * 1000));
     } catch (err) {
       this.lastError = errorMessage(err);

@@ -45,6 +45,8 @@ interface PieceDownload {
   received: number;
   readonly outstanding: Set<number>;
   cancelled: boolean;
+  /** All bytes are in; the piece is being verified and stored. */
+  verifying: boolean;
 }
 
 interface PeerState {
@@ -75,6 +77,8 @@ export class BlobSwarm extends EventEmitter {
   readonly bytesFrom: Record<PieceSource, number> = { peer: 0, seeder: 0 };
   readonly #states = new Map<PeerConnection, PeerState>();
   readonly #offers: SeedOffers | undefined;
+  /** Pieces whose bytes are all in and being verified: never requested again meanwhile. */
+  readonly #verifying = new Set<number>();
   readonly #maxPiecesPerPeer: number;
   readonly #maxInflight: number;
   readonly #random: () => number;
@@ -245,7 +249,8 @@ export class BlobSwarm extends EventEmitter {
     if (this.peers.get(conn.remotePeerId) === conn) this.peers.delete(conn.remotePeerId);
     this.#states.delete(conn);
     this.#uploadedByClosed += conn.uploadedBytes;
-    for (const download of state.downloads.values()) this.#abandon(download);
+    // Pieces being verified finish on their own; the rest go back to the picker.
+    for (const download of state.downloads.values()) if (!download.verifying) this.#abandon(download);
     state.downloads.clear();
     for (let i = 0; i < this.meta.pieceCount; i++) if (conn.has(i)) this.picker.peerLost(i);
     this.#observer.peerDisconnected?.();
@@ -269,7 +274,7 @@ export class BlobSwarm extends EventEmitter {
         if (state.downloads.size >= this.#maxPiecesPerPeer) return;
         const index =
           this.picker.pick(conn) ??
-          this.picker.pickEndgame(conn, new Set(state.downloads.keys()));
+          this.picker.pickEndgame(conn, (i) => state.downloads.has(i) || this.#verifying.has(i));
         if (index === undefined) {
           if (state.downloads.size === 0) conn.wire.uninterested();
           return;
@@ -290,6 +295,7 @@ export class BlobSwarm extends EventEmitter {
       received: 0,
       outstanding: new Set(),
       cancelled: false,
+      verifying: false,
     };
     state.downloads.set(index, download);
     this.picker.startDownload(index);
@@ -316,8 +322,9 @@ export class BlobSwarm extends EventEmitter {
       download.buffer.set(block, offset);
       download.received += length;
       if (download.received === download.size) {
-        state.downloads.delete(download.index);
-        void this.#finish(conn, download);
+        download.verifying = true;
+        this.#verifying.add(download.index);
+        void this.#finish(conn, state, download);
       }
       this.#fill(conn, state);
     });
@@ -330,7 +337,7 @@ export class BlobSwarm extends EventEmitter {
     this.picker.endDownload(download.index);
   }
 
-  async #finish(conn: PeerConnection, download: PieceDownload): Promise<void> {
+  async #finish(conn: PeerConnection, state: PeerState, download: PieceDownload): Promise<void> {
     const source: PieceSource = conn.isSeeder ? 'seeder' : 'peer';
     try {
       const stored = await this.storage.writePiece(download.index, download.buffer);
@@ -349,6 +356,8 @@ export class BlobSwarm extends EventEmitter {
         this.emit('failed', err);
       }
     } finally {
+      this.#verifying.delete(download.index);
+      if (state.downloads.get(download.index) === download) state.downloads.delete(download.index);
       if (!download.cancelled) {
         download.cancelled = true;
         this.picker.endDownload(download.index);
@@ -365,7 +374,7 @@ export class BlobSwarm extends EventEmitter {
     for (const [conn, state] of this.#states) {
       // Endgame duplicates of this piece are no longer needed.
       const duplicate = state.downloads.get(index);
-      if (duplicate) {
+      if (duplicate && !duplicate.verifying) {
         state.downloads.delete(index);
         this.#abandon(duplicate);
         for (const offset of duplicate.outstanding) {
@@ -374,7 +383,9 @@ export class BlobSwarm extends EventEmitter {
       }
       if (this.#offers) {
         if (state.offered.size < this.#offers.perPeer) this.#offer(conn, state);
-      } else if (!conn.has(index)) {
+      } else {
+        // Even peers that have the piece hear of it: a super-seeding seeder learns this way
+        // that a piece it offered us arrived from elsewhere, and offers another.
         conn.wire.have(index);
       }
     }
@@ -421,6 +432,7 @@ export class BlobSwarm extends EventEmitter {
     this.#closed = true;
     this.#blob?.off('piece', this.#onBlobPiece);
     for (const conn of [...this.peers.values()]) conn.close();
+    void this.storage.close();
     this.emit('close');
   }
 }

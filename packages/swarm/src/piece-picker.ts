@@ -173,13 +173,14 @@ export class PiecePicker {
 
   /**
    * In endgame, a piece already downloading elsewhere that this peer has, with the fewest
-   * downloads under way; `exclude` holds pieces already downloading from this peer.
+   * downloads under way; `exclude` rules out pieces (already downloading from this peer,
+   * say, or fully received and being verified).
    */
-  pickEndgame(peer: PeerPieces, exclude: ReadonlySet<number>): number | undefined {
+  pickEndgame(peer: PeerPieces, exclude: (index: number) => boolean): number | undefined {
     if (!this.inEndgame) return undefined;
     let best: number | undefined;
     for (let i = 0; i < this.pieceCount; i++) {
-      if (this.#have[i] || !this.#known[i] || this.#downloading[i] === 0 || exclude.has(i) || !peer.has(i)) continue;
+      if (this.#have[i] || !this.#known[i] || this.#downloading[i] === 0 || exclude(i) || !peer.has(i)) continue;
       if (best === undefined || this.#downloading[i]! < this.#downloading[best]!) best = i;
     }
     return best;

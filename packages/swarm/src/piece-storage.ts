@@ -120,8 +120,9 @@ export class PartialPieceStorage extends CachedStorage {
     return this.#blob.read(offset, length);
   }
 
-  async close(): Promise<void> {
-    // The partial blob belongs to the store, which closes it.
+  /** Closes the partial blob: the swarm that fills it is its one owner. */
+  close(): Promise<void> {
+    return this.#blob.close();
   }
 }
 

@@ -1,3 +1,4 @@
+/// <reference path="./types/bencode.d.ts" />
 import bencode from 'bencode';
 import { request } from 'undici';
 import {

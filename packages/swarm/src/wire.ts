@@ -1,3 +1,4 @@
+/// <reference path="./types/bittorrent-protocol.d.ts" />
 import Wire from 'bittorrent-protocol';
 import { ErrorCode, ShoalError } from '@shoal/core';
 

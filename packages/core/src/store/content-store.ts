@@ -53,6 +53,8 @@ export class ContentStore extends EventEmitter {
   readonly #log: Logger;
   readonly #complete = new Map<Digest, CompleteEntry>();
   readonly #partials = new Map<Digest, Promise<PartialBlob>>();
+  /** Partial blobs not closed yet (complete ones included), closed at stop. */
+  readonly #open = new Set<PartialBlob>();
   readonly #partialSizes = new Map<Digest, number>();
   readonly #pins = new Map<Digest, number>();
   #trustClaims = true;
@@ -110,8 +112,8 @@ export class ContentStore extends EventEmitter {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
-    const partials = await Promise.allSettled(this.#partials.values());
-    for (const result of partials) if (result.status === 'fulfilled') await result.value.close();
+    await Promise.allSettled(this.#partials.values());
+    for (const blob of [...this.#open]) await blob.close();
     this.#partials.clear();
     await writeFile(join(this.root, CLEAN_MARKER), `${new Date().toISOString()}\n`);
   }
@@ -174,7 +176,8 @@ export class ContentStore extends EventEmitter {
 
   /**
    * Opens the partial blob for this metainfo, creating or resuming it; one per digest, shared
-   * by every caller. Makes room first (eviction); throws STORE_FULL when it cannot.
+   * by every caller while it is being written. Makes room first (eviction); throws STORE_FULL
+   * when it cannot. The caller that opened it closes it when it no longer reads from it.
    */
   openPartial(meta: Metainfo): Promise<PartialBlob> {
     const existing = this.#partials.get(meta.digest);
@@ -192,18 +195,20 @@ export class ContentStore extends EventEmitter {
         },
         this.#trustClaims,
       );
+      // The blob stays open after it completes or fails: its owner (the download or seeder
+      // that opened it) may still be serving readers from it, and closes it when done.
+      this.#open.add(blob);
+      blob.once('close', () => this.#open.delete(blob));
       blob.once('complete', () => {
         this.#partialSizes.delete(meta.digest);
         this.#partials.delete(meta.digest);
         this.#complete.set(meta.digest, { size: meta.size, lastAccess: Date.now() });
         this.#log.info({ digest: meta.digest, size: meta.size }, 'blob verified and stored');
         this.emit('complete', meta.digest);
-        void blob.close();
       });
       blob.once('failed', (err: Error) => {
         this.#partials.delete(meta.digest);
         this.#log.warn({ digest: meta.digest, err: errorMessage(err) }, 'partial blob failed');
-        void blob.close();
         // Wrong whole-blob bytes are removed by the blob itself; other failures keep the
         // verified pieces on disk for a later resume.
         if (err instanceof ShoalError && err.code === ErrorCode.DIGEST_MISMATCH) this.#partialSizes.delete(meta.digest);

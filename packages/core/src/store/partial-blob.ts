@@ -28,7 +28,8 @@ export type PartialBlobState = 'writing' | 'complete' | 'failed';
  * all its bytes equals the digest. Readers may read any piece that `hasPiece` reports, while
  * other pieces are still arriving.
  *
- * Events: 'piece' (index) after a piece is stored; 'complete' (path); 'failed' (error).
+ * Events: 'piece' (index) after a piece is stored; 'complete' (path); 'failed' (error);
+ * 'close'.
  */
 export class PartialBlob extends EventEmitter {
   readonly meta: Metainfo;
@@ -45,6 +46,7 @@ export class PartialBlob extends EventEmitter {
   readonly #pieces: FileHandle;
   readonly #hasher: BlobHasher;
   #completion: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
   private constructor(meta: Metainfo, paths: PartialBlobPaths, data: FileHandle, pieces: FileHandle, have: BitField) {
     super();
@@ -212,12 +214,16 @@ export class PartialBlob extends EventEmitter {
     this.emit('failed', err);
   }
 
-  /** Closes the files. Partial data stays on disk for a later resume. */
-  async close(): Promise<void> {
-    this.#hasher.abort();
-    await this.#completion?.catch(() => {});
-    await this.#data.close().catch(() => {});
-    await this.#pieces.close().catch(() => {});
+  /** Closes the files (once). Partial data stays on disk for a later resume. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#state === 'writing') this.#hasher.abort();
+      await this.#completion?.catch(() => {});
+      await this.#data.close().catch(() => {});
+      await this.#pieces.close().catch(() => {});
+      this.emit('close');
+    })();
+    return this.#closing;
   }
 
   /** Removes the partial files (after a failure, or when evicting). */

@@ -1,0 +1,191 @@
+import { EventEmitter } from 'node:events';
+import {
+  type BlobSource,
+  ErrorCode,
+  type Logger,
+  type PartialBlob,
+  ShoalError,
+  errorMessage,
+  isShoalError,
+} from '@shoal/core';
+import { type Origin, fillPartialFromOrigin } from '@shoal/origin';
+import { Announcer, BlobSwarm, PartialPieceStorage, type SwarmNode, type SwarmObserver, type TrackerClient } from '@shoal/swarm';
+
+/** Where the bytes of one download came from. */
+export interface BytesBySource {
+  peer: number;
+  seeder: number;
+  origin: number;
+}
+
+export interface BlobDownloadOptions {
+  partial: PartialBlob;
+  node: SwarmNode;
+  /** Undefined when no tracker answered: the download goes to the origin directly. */
+  tracker: TrackerClient | undefined;
+  source: BlobSource | undefined;
+  /** The origin to fall back to, when there is one for this blob. */
+  fallbackOrigin: Origin | undefined;
+  /** A swarm with no stored piece for this long falls back to the origin (default 15 s). */
+  stallMs: number;
+  maxPeers: number;
+  observer: SwarmObserver & { originBytes?(bytes: number): void };
+  logger: Logger;
+}
+
+/**
+ * One blob being fetched by this node: its swarm and announcer, piece hashes still arriving
+ * from the tracker during a cold start, and the fallback to the origin when the swarm stalls
+ * or no tracker answers. After completion it keeps seeding until the owner closes it.
+ *
+ * Events: 'complete'; 'failed' (error).
+ */
+export class BlobDownload extends EventEmitter {
+  readonly partial: PartialBlob;
+  readonly storage: PartialPieceStorage;
+  readonly swarm: BlobSwarm;
+  readonly bytes: BytesBySource = { peer: 0, seeder: 0, origin: 0 };
+  readonly startedAt = performance.now();
+  completedAt: number | undefined;
+  readonly #options: BlobDownloadOptions;
+  readonly #log: Logger;
+  readonly #announcer: Announcer | undefined;
+  readonly #abort = new AbortController();
+  readonly #watchdog: NodeJS.Timeout;
+  #fallback: Promise<void> | undefined;
+  fallbackReason: string | undefined;
+  #closed = false;
+
+  constructor(options: BlobDownloadOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.#options = options;
+    this.partial = options.partial;
+    this.#log = options.logger.child({ digest: this.partial.meta.digest });
+    this.storage = new PartialPieceStorage(this.partial);
+    const observer = options.observer;
+    this.swarm = new BlobSwarm({
+      meta: this.partial.meta,
+      storage: this.storage,
+      blob: this.partial,
+      maxPeers: options.maxPeers,
+      observer: {
+        ...observer,
+        pieceStored: (source, bytes) => {
+          this.bytes[source] += bytes;
+          observer.pieceStored?.(source, bytes);
+        },
+      },
+      logger: options.logger,
+    });
+    options.node.register(this.swarm);
+    this.swarm.on('failed', (err: Error) => this.#fail(err));
+    if (options.tracker) {
+      this.#announcer = new Announcer({
+        client: options.tracker,
+        node: options.node,
+        swarm: this.swarm,
+        downloaded: () => this.bytes.peer + this.bytes.seeder + this.bytes.origin,
+        logger: options.logger,
+      });
+      this.#announcer.start();
+      if (!this.partial.meta.isComplete) void this.#followMetainfo(options.tracker);
+    } else {
+      this.#startFallback('no tracker answered');
+    }
+    this.#watchdog = setInterval(() => {
+      if (!this.swarm.complete && this.swarm.idleMs > options.stallMs) {
+        this.#startFallback(`no piece arrived for ${Math.round(this.swarm.idleMs / 1000)} s`);
+      }
+    }, 1000);
+    this.#watchdog.unref();
+    this.partial.whenComplete().then(
+      () => {
+        this.completedAt = performance.now();
+        clearInterval(this.#watchdog);
+        this.emit('complete');
+      },
+      (err: Error) => this.#fail(err),
+    );
+  }
+
+  get complete(): boolean {
+    return this.partial.state === 'complete';
+  }
+
+  get durationMs(): number {
+    return (this.completedAt ?? performance.now()) - this.startedAt;
+  }
+
+  /** Asks the tracker for peers now (a reader started waiting). */
+  hurry(): void {
+    this.#announcer?.announceNow();
+  }
+
+  /** Cold start: piece hashes are published as the seeder reads the origin. */
+  async #followMetainfo(tracker: TrackerClient): Promise<void> {
+    const meta = this.partial.meta;
+    while (!this.#closed && !meta.isComplete && this.partial.state === 'writing') {
+      try {
+        const next = await tracker.metainfo(meta.digest, {
+          ...(this.#options.source ? { source: this.#options.source } : {}),
+          knownAbove: meta.knownCount,
+          waitSeconds: 20,
+          signal: this.#abort.signal,
+        });
+        this.swarm.updateMetainfo(next);
+      } catch (err) {
+        if (this.#closed) return;
+        if (!isShoalError(err, ErrorCode.TRACKER_UNAVAILABLE)) {
+          // The seeder's warm-up failed (origin down, wrong bytes): only the origin can help.
+          this.#startFallback(`tracker: ${errorMessage(err)}`);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  /** Fetches what is missing from the origin itself, if there is one (once). */
+  #startFallback(reason: string): void {
+    if (this.#fallback || this.#closed || this.complete) return;
+    const origin = this.#options.fallbackOrigin;
+    if (!origin) {
+      if (!this.#options.tracker) this.#fail(new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, `${reason}, and no origin to fall back to`));
+      else this.#log.warn({ reason }, 'swarm is not progressing and there is no origin to fall back to');
+      return;
+    }
+    this.fallbackReason = reason;
+    this.#log.warn({ reason, origin: origin.kind }, 'falling back to the origin');
+    this.#fallback = fillPartialFromOrigin(this.partial, origin, this.#options.source, {
+      signal: this.#abort.signal,
+      onBytes: (bytes) => {
+        this.bytes.origin += bytes;
+        this.#options.observer.originBytes?.(bytes);
+      },
+    }).then(
+      () => {},
+      (err: unknown) => {
+        if (!this.#closed && !this.complete) this.#fail(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+
+  #fail(err: Error): void {
+    if (this.#closed) return;
+    this.#log.error({ err: err.message }, 'download failed');
+    this.partial.fail(err);
+    this.emit('failed', err);
+    void this.close();
+  }
+
+  /** Stops swarming (the stored blob, complete or partial, stays). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    this.#abort.abort();
+    this.swarm.close();
+    await this.#announcer?.stop();
+  }
+}

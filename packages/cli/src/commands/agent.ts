@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { Agent } from '@shoal/agent';
+import { daemonLogger } from '../logging.ts';
+import { option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
+import { runUntilSignal } from '../run.ts';
+
+export function agentCommand(): Command {
+  const command = new Command('agent')
+    .description('run the node agent: artifact endpoint, registry mirror for containerd, swarm peer')
+    .addOption(option('--listen <host:port>', 'HTTP address (artifacts, registry mirror, metrics)').default('0.0.0.0:5000').argParser(parseListen))
+    .addOption(option('--peer-port <port>', 'peer wire port').default(6881).argParser(parsePort))
+    .addOption(option('--tracker <urls>', 'tracker base URLs, comma-separated (none: origin only)').default(''))
+    .addOption(option('--store <dir>', 'content store directory').default('/var/lib/shoal'))
+    .addOption(option('--store-capacity <bytes>', 'bytes the store may use, 0 for no bound (e.g. 200Gi)').default(0).argParser(parseBytes))
+    .addOption(option('--download-rate <bytes/s>', 'node-wide download limit, 0 for none').default(0).argParser(parseBytes))
+    .addOption(option('--upload-rate <bytes/s>', 'node-wide upload limit, 0 for none').default(0).argParser(parseBytes))
+    .addOption(option('--stall-timeout <duration>', 'swarm progress timeout before falling back to the origin').default(15_000).argParser(parseDuration))
+    .addOption(option('--log-level <level>', 'log level').default('info'))
+    .action(async (opts) => {
+      const logger = daemonLogger('agent', opts.logLevel);
+      const agent = new Agent({
+        host: opts.listen.host,
+        port: opts.listen.port,
+        peerPort: opts.peerPort,
+        trackers: String(opts.tracker).split(',').map((s: string) => s.trim()).filter(Boolean),
+        storeDir: opts.store,
+        storeCapacity: opts.storeCapacity,
+        downloadRate: opts.downloadRate,
+        uploadRate: opts.uploadRate,
+        stallMs: opts.stallTimeout,
+        logger,
+      });
+      await runUntilSignal(agent, logger);
+    });
+  return command;
+}

@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { agentCommand } from './commands/agent.ts';
+import { demoCommand } from './commands/demo.ts';
+import { pullCommand } from './commands/pull.ts';
+import { trackerCommand } from './commands/tracker.ts';
+
+/** The `shoal` command line: one executable, a subcommand per role. */
+export function program(): Command {
+  return new Command('shoal')
+    .description('peer-to-peer distribution of large content-addressed blobs to Kubernetes fleets')
+    .version('0.1.0')
+    .addCommand(trackerCommand())
+    .addCommand(agentCommand())
+    .addCommand(pullCommand())
+    .addCommand(demoCommand());
+}
