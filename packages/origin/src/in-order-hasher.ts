@@ -53,7 +53,10 @@ export class InOrderHasher {
   /** The next piece to hash (or send to the worker). */
   #next = 0;
   #hashedBytes = 0;
-  #heldBytes = 0;
+  /** Bytes of out-of-order pieces in `#held`. */
+  #waitingBytes = 0;
+  /** Bytes posted to the worker and not acknowledged yet. */
+  #postedBytes = 0;
   #peakHeldBytes = 0;
   #rereadBytes = 0;
   #reading = false;
@@ -96,7 +99,12 @@ export class InOrderHasher {
 
   /** Bytes handed over and not hashed yet: held out of order, or queued for the worker. */
   get heldBytes(): number {
-    return this.#heldBytes;
+    return this.#waitingBytes + this.#postedBytes;
+  }
+
+  #notePeak(): void {
+    const held = this.#waitingBytes + this.#postedBytes;
+    if (held > this.#peakHeldBytes) this.#peakHeldBytes = held;
   }
 
   /** The most bytes held at once. */
@@ -134,13 +142,16 @@ export class InOrderHasher {
       release?.();
       throw new ShoalError(ErrorCode.INVALID_ARGUMENT, `piece ${index} has ${bytes.length} bytes, expected ${this.#expectedLength(index)}`);
     }
-    if (index !== this.#next && this.#readPiece && this.#heldBytes + bytes.length > this.#maxHeld) {
+    if (index === this.#next && !this.#reading) {
+      this.#next++;
+      this.#consume({ bytes, length: bytes.length, recycle });
+    } else if (this.#readPiece && this.heldBytes + bytes.length > this.#maxHeld) {
       this.#held.set(index, null);
       release?.();
     } else {
       this.#held.set(index, { bytes, length: bytes.length, recycle });
-      this.#heldBytes += bytes.length;
-      if (this.#heldBytes > this.#peakHeldBytes) this.#peakHeldBytes = this.#heldBytes;
+      this.#waitingBytes += bytes.length;
+      this.#notePeak();
     }
     this.#pump();
   }
@@ -155,6 +166,7 @@ export class InOrderHasher {
         return;
       }
       this.#held.delete(this.#next);
+      this.#waitingBytes -= held.length;
       this.#next++;
       this.#consume(held);
     }
@@ -164,25 +176,43 @@ export class InOrderHasher {
   #consume(piece: HeldPiece): void {
     if (this.#worker) {
       this.#posted.push(piece);
+      this.#postedBytes += piece.length;
+      this.#notePeak();
       const { bytes } = piece;
+      let transferred = false;
       if (piece.recycle && bytes.buffer instanceof ArrayBuffer) {
         const buffer = bytes.buffer;
-        this.#worker.postMessage({ type: 'piece', buffer, offset: bytes.byteOffset, length: bytes.length }, [buffer]);
-      } else {
-        this.#worker.postMessage({ type: 'bytes', bytes }); // copied: re-read pieces
+        try {
+          this.#worker.postMessage({ type: 'piece', buffer, offset: bytes.byteOffset, length: bytes.length }, [buffer]);
+          transferred = true;
+        } catch {
+          // Not transferable (a slice of Node's shared Buffer pool, say): copy it instead.
+        }
+      }
+      if (!transferred) {
+        this.#worker.postMessage({ type: 'bytes', bytes }); // copied: re-read pieces, pooled buffers
+        piece.recycle?.(bytes.buffer as ArrayBuffer);
+        piece.recycle = undefined;
       }
       if (this.#next === this.pieceCount) this.#worker.postMessage({ type: 'finish' });
       return;
     }
     this.#hash!.update(piece.bytes);
-    this.#hashed(piece, piece.bytes.buffer as ArrayBuffer);
+    this.#hashedBytes += piece.length;
+    piece.recycle?.(piece.bytes.buffer as ArrayBuffer);
+    this.#wake();
     if (this.#next === this.pieceCount) this.#resolveDone(this.#hash!.digest('hex'));
   }
 
+  /** The worker acknowledged a piece. */
   #hashed(piece: HeldPiece, buffer: ArrayBuffer | undefined): void {
-    this.#heldBytes -= piece.length;
+    this.#postedBytes -= piece.length;
     this.#hashedBytes += piece.length;
     if (buffer) piece.recycle?.(buffer);
+    this.#wake();
+  }
+
+  #wake(): void {
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
   }
@@ -212,7 +242,6 @@ export class InOrderHasher {
           }
           this.#held.delete(index);
           this.#rereadBytes += bytes.length;
-          this.#heldBytes += bytes.length;
           this.#next++;
           this.#consume({ bytes, length: bytes.length, recycle: undefined });
           this.#pump();
@@ -239,11 +268,11 @@ export class InOrderHasher {
     this.#held.clear();
     // Pieces posted to the worker stay referenced by it; they are not reused after a failure.
     this.#posted.length = 0;
-    this.#heldBytes = 0;
+    this.#waitingBytes = 0;
+    this.#postedBytes = 0;
     this.#rejectDone(err);
     void this.#worker?.terminate();
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
+    this.#wake();
   }
 
   /** The hex sha256 of the blob, once every piece has been added and hashed. */
