@@ -20,3 +20,4 @@ export { parseWwwAuthenticate, type AuthChallenge } from './registry/www-authent
 export { redactUrl, isRetryable } from './http-errors.ts';
 export type { HttpTransportOptions } from './http-client.ts';
 export { parseContentRange } from './ranges.ts';
+export * from './fill-partial.ts';
