@@ -1,7 +1,8 @@
 import { ErrorCode, ShoalError, isDigest } from '@shoal/core';
 
-/** Docker Hub's registry name in image references, and its API host. */
+/** Docker Hub's registry name in image references. */
 export const DOCKER_HUB = 'docker.io';
+/** Docker Hub's API host (`docker.io` is not one). */
 export const DOCKER_HUB_ENDPOINT = 'https://registry-1.docker.io';
 
 /** Names by which Docker Hub appears in references and docker config files. */
