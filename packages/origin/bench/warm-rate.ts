@@ -91,6 +91,7 @@ try {
   const shoal = async () => {
     const s0 = cpuOf(serverPid);
     const c0 = process.cpuUsage();
+    const m0 = process.threadCpuUsage();
     const t0 = performance.now();
     const stats = await fetchBlob(origin, digest, { kind: 'url', url }, {
       size,
@@ -102,7 +103,14 @@ try {
     });
     const ms = performance.now() - t0;
     const c = process.cpuUsage(c0);
-    return { ms, stats, clientCpuMs: (c.user + c.system) / 1000, serverCpuMs: cpuOf(serverPid) - s0 };
+    const m = process.threadCpuUsage(m0);
+    return {
+      ms,
+      stats,
+      clientCpuMs: (c.user + c.system) / 1000,
+      mainThreadCpuMs: (m.user + m.system) / 1000,
+      serverCpuMs: cpuOf(serverPid) - s0,
+    };
   };
 
   curl(); // warm the page cache and the server
@@ -121,7 +129,7 @@ try {
     const perGiB = (ms: number) => ((ms * (1 << 30)) / size).toFixed(0);
     console.log(
       `run ${i + 1}: curl ${mbps(c.ms).toFixed(0)} MB/s (cpu/GiB: curl ${perGiB(c.clientCpuMs)} ms, server ${perGiB(c.serverCpuMs)} ms); ` +
-        `fetchBlob ${mbps(last.ms).toFixed(0)} MB/s (cpu/GiB: fetcher ${perGiB(last.clientCpuMs)} ms, server ${perGiB(last.serverCpuMs)} ms)`,
+        `fetchBlob ${mbps(last.ms).toFixed(0)} MB/s (cpu/GiB: fetcher ${perGiB(last.clientCpuMs)} ms of which event loop ${perGiB(last.mainThreadCpuMs)} ms, server ${perGiB(last.serverCpuMs)} ms)`,
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
