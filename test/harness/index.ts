@@ -59,3 +59,5 @@ export {
   type Aria2Options,
   type Aria2Peer,
 } from './aria2.ts';
+export { startShoalTracker, startShoalAgent, scrapeMetrics, metric, SHOAL_MAIN, type ShoalDaemon } from './shoal.ts';
+export { writeRandomBlob, sha256Hex, type TestBlob } from './blobs.ts';

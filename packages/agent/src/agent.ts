@@ -9,6 +9,7 @@ import {
   isShoalError,
   ErrorCode,
   parseDigest,
+  requestTarget,
   sendError,
   sendJson,
   sendMetrics,
@@ -147,9 +148,8 @@ export class Agent {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent');
-    const path = url.pathname;
-    if (path.startsWith('/v1/blobs/')) return this.#artifact(req, res, url);
+    const { path, query } = requestTarget(req);
+    if (path.startsWith('/v1/blobs/')) return this.#artifact(req, res, path, query);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
@@ -166,19 +166,13 @@ export class Agent {
    * given, is where the seeder (or this agent, as a fallback) may fetch it; the digest alone
    * names the blob.
    */
-  async #artifact(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async #artifact(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
-    let raw: string;
-    try {
-      raw = decodeURIComponent(url.pathname.slice('/v1/blobs/'.length));
-    } catch {
-      throw badRequest('malformed percent-encoding in the blob path');
-    }
-    const digest = parseDigest(raw);
-    const originUrl = url.searchParams.get('url');
+    const digest = parseDigest(decodeURIComponent(path.slice('/v1/blobs/'.length)));
+    const originUrl = query.get('url');
     let source: BlobSource | undefined;
     if (originUrl !== null) {
       if (!/^https?:\/\//.test(originUrl)) throw badRequest('url must be an http(s) URL');

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ErrorCode, ShoalError, errorMessage, httpStatusOf } from './errors.ts';
 
@@ -48,4 +48,25 @@ export async function sendMetrics(res: ServerResponse, registry: Registry): Prom
     res.writeHead(500, { 'Content-Type': 'text/plain' });
     res.end(errorMessage(err));
   }
+}
+
+/**
+ * The path and query of a request, as sent. Paths with dot segments (`..`, `.`, raw or
+ * percent-encoded) are refused with a 400 rather than normalised: no Shoal route has them,
+ * so they can only be an attempt to reach outside a route.
+ */
+export function requestTarget(req: IncomingMessage): { path: string; query: URLSearchParams } {
+  const raw = req.url ?? '/';
+  const mark = raw.indexOf('?');
+  const path = mark === -1 ? raw : raw.slice(0, mark);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw badRequest('malformed percent-encoding in the request path');
+  }
+  if (!path.startsWith('/') || decoded.split(/[/\\]/).some((segment) => segment === '..' || segment === '.')) {
+    throw badRequest('the request path must not contain "." or ".." segments');
+  }
+  return { path, query: new URLSearchParams(mark === -1 ? '' : raw.slice(mark + 1)) };
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import BitField from 'bitfield';
 import { ErrorCode, type Logger, type Metainfo, type PartialBlob, isShoalError, silentLogger, errorMessage } from '@shoal/core';
 import type { PeerConnection } from './peer-connection.ts';
-import { PiecePicker } from './piece-picker.ts';
+import { type PeerPieces, PiecePicker } from './piece-picker.ts';
 import type { PieceStorage } from './piece-storage.ts';
 import { SeedOffers } from './seed-offers.ts';
 import { BLOCK_LENGTH } from './wire.ts';
@@ -54,6 +54,8 @@ interface PeerState {
   inflightBytes: number;
   /** Super-seeding: pieces revealed to this peer and not yet sent. */
   readonly offered: Set<number>;
+  /** Super-seeding: pieces sent to this peer that it has not announced yet. */
+  readonly unannounced: Set<number>;
 }
 
 /**
@@ -77,6 +79,8 @@ export class BlobSwarm extends EventEmitter {
   readonly bytesFrom: Record<PieceSource, number> = { peer: 0, seeder: 0 };
   readonly #states = new Map<PeerConnection, PeerState>();
   readonly #offers: SeedOffers | undefined;
+  /** How many connected ordinary (non-seeder) peers have each piece. */
+  readonly #heldByPeers: Uint32Array;
   /** Pieces whose bytes are all in and being verified: never requested again meanwhile. */
   readonly #verifying = new Set<number>();
   readonly #maxPiecesPerPeer: number;
@@ -87,6 +91,7 @@ export class BlobSwarm extends EventEmitter {
   readonly #blob: PartialBlob | undefined;
   readonly #onBlobPiece: (index: number) => void;
   #closed = false;
+  #offerTimer: NodeJS.Timeout | undefined;
   #nextReaderId = 1;
   lastPieceAt = Date.now();
 
@@ -102,12 +107,21 @@ export class BlobSwarm extends EventEmitter {
     this.#observer = options.observer ?? {};
     this.#log = (options.logger ?? silentLogger()).child({ digest: this.meta.digest });
     this.picker = new PiecePicker(this.meta.pieceCount, { random: this.#random });
+    this.#heldByPeers = new Uint32Array(this.meta.pieceCount);
     this.#offers = options.superSeed
       ? new SeedOffers(this.meta.pieceCount, 4, Math.floor(this.#random() * this.meta.pieceCount))
       : undefined;
     for (let i = 0; i < this.meta.pieceCount; i++) {
       if (this.meta.isKnown(i)) this.picker.setKnown(i);
       if (this.storage.hasPiece(i)) this.picker.setHave(i);
+    }
+    if (this.#offers) {
+      // Offers also open up with time (a piece sent to a peer that then left becomes
+      // offerable again), not only on wire events: look again every second.
+      this.#offerTimer = setInterval(() => {
+        for (const [conn, state] of this.#states) if (state.offered.size < this.#offers!.perPeer) this.#offer(conn, state);
+      }, 1000);
+      this.#offerTimer.unref();
     }
     this.#blob = options.blob;
     this.#onBlobPiece = (index) => this.#onPieceStored(index);
@@ -169,7 +183,7 @@ export class BlobSwarm extends EventEmitter {
       if (!victim || conn.direction === 'outgoing') return false;
       victim.close();
     }
-    const state: PeerState = { downloads: new Map(), inflightBytes: 0, offered: new Set() };
+    const state: PeerState = { downloads: new Map(), inflightBytes: 0, offered: new Set(), unannounced: new Set() };
     this.peers.set(conn.remotePeerId, conn);
     this.#states.set(conn, state);
     this.#observer.peerConnected?.();
@@ -186,7 +200,9 @@ export class BlobSwarm extends EventEmitter {
       let wanted = false;
       for (const i of indices) {
         this.picker.peerHas(i);
+        if (!conn.isSeeder) this.#heldByPeers[i]!++;
         if (!this.picker.hasPiece(i)) wanted = true;
+        state.unannounced.delete(i);
         if (state.offered.delete(i) && this.#offers) this.#offer(conn, state);
       }
       if (this.complete && conn.isComplete) {
@@ -200,8 +216,10 @@ export class BlobSwarm extends EventEmitter {
     conn.on('interested', () => conn.wire.unchoke());
     conn.on('served', (index: number, offset: number, length: number) => {
       this.#observer.uploaded?.(length);
-      if (this.#offers && offset + length === this.meta.pieceSize(index) && state.offered.delete(index)) {
-        this.#offer(conn, state);
+      if (this.#offers && offset + length === this.meta.pieceSize(index)) {
+        this.#offers.sent(index, Date.now());
+        state.unannounced.add(index);
+        if (state.offered.delete(index)) this.#offer(conn, state);
       }
     });
     conn.on('violation', (err: Error) => {
@@ -234,11 +252,13 @@ export class BlobSwarm extends EventEmitter {
   #offer(conn: PeerConnection, state: PeerState): void {
     const offers = this.#offers!;
     while (state.offered.size < offers.perPeer) {
-      const index = offers.next(
-        (i) => this.picker.hasPiece(i),
-        (i) => conn.has(i),
-        state.offered,
-      );
+      const index = offers.next({
+        seederHas: (i) => this.picker.hasPiece(i),
+        peerHas: (i) => conn.has(i),
+        offered: state.offered,
+        availability: (i) => this.picker.availability(i),
+        now: Date.now(),
+      });
       if (index === undefined) return;
       state.offered.add(index);
       conn.wire.have(index);
@@ -249,10 +269,16 @@ export class BlobSwarm extends EventEmitter {
     if (this.peers.get(conn.remotePeerId) === conn) this.peers.delete(conn.remotePeerId);
     this.#states.delete(conn);
     this.#uploadedByClosed += conn.uploadedBytes;
+    // Copies that left with the peer are no longer on their way: offer them again at once.
+    for (const index of state.unannounced) this.#offers?.lost(index);
     // Pieces being verified finish on their own; the rest go back to the picker.
     for (const download of state.downloads.values()) if (!download.verifying) this.#abandon(download);
     state.downloads.clear();
-    for (let i = 0; i < this.meta.pieceCount; i++) if (conn.has(i)) this.picker.peerLost(i);
+    for (let i = 0; i < this.meta.pieceCount; i++) {
+      if (!conn.has(i)) continue;
+      this.picker.peerLost(i);
+      if (!conn.isSeeder) this.#heldByPeers[i]!--;
+    }
     this.#observer.peerDisconnected?.();
     this.emit('peers', this.peers.size);
     // Pieces this peer was sending are free again: let the others pick them up.
@@ -273,7 +299,7 @@ export class BlobSwarm extends EventEmitter {
       if (!download) {
         if (state.downloads.size >= this.#maxPiecesPerPeer) return;
         const index =
-          this.picker.pick(conn) ??
+          this.picker.pick(conn.isSeeder ? this.#seederView(conn) : conn) ??
           this.picker.pickEndgame(conn, (i) => state.downloads.has(i) || this.#verifying.has(i));
         if (index === undefined) {
           if (state.downloads.size === 0) conn.wire.uninterested();
@@ -283,6 +309,20 @@ export class BlobSwarm extends EventEmitter {
       }
       this.#requestBlock(conn, state, download);
     }
+  }
+
+  /**
+   * What may be asked of a seeder: only pieces no connected ordinary peer has. Seeders are
+   * few and serve the whole fleet; a piece that a peer can send should come from the peer,
+   * or the seeder ends up sending many copies while its unique pieces wait (the endgame may
+   * still use the seeder).
+   */
+  #seederView(conn: PeerConnection): PeerPieces {
+    const held = this.#heldByPeers;
+    return {
+      has: (i) => held[i] === 0 && conn.has(i),
+      list: () => conn.list()?.filter((i) => held[i] === 0),
+    };
   }
 
   #startDownload(state: PeerState, index: number): PieceDownload {
@@ -430,6 +470,7 @@ export class BlobSwarm extends EventEmitter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#offerTimer);
     this.#blob?.off('piece', this.#onBlobPiece);
     for (const conn of [...this.peers.values()]) conn.close();
     void this.storage.close();

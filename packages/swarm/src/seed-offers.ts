@@ -6,40 +6,84 @@
  * the piece-level model, against ~1.17x when the seeder offers each piece once before
  * repeating any. So a seeder advertises only a few pieces to each peer, walking all pieces
  * round-robin across peers, and reveals the next one each time it finishes sending an offered
- * piece (or the peer gets it elsewhere). Peers fetch everything else from each other.
+ * piece (or the peer gets it elsewhere). After that first round it offers again only pieces
+ * that no connected peer has announced (their holder left, say) and that it has not just
+ * sent: a copy in flight or being verified would otherwise be sent twice. Peers fetch
+ * everything else from each other.
  *
  * Pure policy, shared by the seeder and the fleet simulator.
  */
+export interface OfferContext {
+  seederHas(index: number): boolean;
+  peerHas(index: number): boolean;
+  /** Pieces already offered to this peer and not yet sent. */
+  offered: ReadonlySet<number>;
+  /** How many connected peers announced the piece. */
+  availability(index: number): number;
+  /** Current time in ms (simulated time in simulations). */
+  now: number;
+}
+
+/** A piece sent this recently is assumed on its way to being announced. */
+export const RESEND_AFTER_MS = 10_000;
+
 export class SeedOffers {
   readonly pieceCount: number;
   /** How many offered-but-unsent pieces each peer holds at most. */
   readonly perPeer: number;
   readonly #timesOffered: Uint32Array;
+  readonly #lastSentAt: Float64Array;
   #cursor = 0;
+  #neverOffered: number;
 
   constructor(pieceCount: number, perPeer = 4, start = 0) {
     this.pieceCount = pieceCount;
     this.perPeer = perPeer;
     this.#timesOffered = new Uint32Array(pieceCount);
+    this.#lastSentAt = new Float64Array(pieceCount).fill(-Infinity);
     this.#cursor = pieceCount === 0 ? 0 : start % pieceCount;
+    this.#neverOffered = pieceCount;
   }
 
   timesOffered(index: number): number {
     return this.#timesOffered[index]!;
   }
 
-  /**
-   * The next piece to reveal to a peer: the next piece in round-robin order that the seeder
-   * has, the peer lacks, and the peer was not offered yet. Undefined if there is none.
-   */
-  next(seederHas: (index: number) => boolean, peerHas: (index: number) => boolean, offered: ReadonlySet<number>): number | undefined {
+  /** The seeder finished sending a piece to some peer. */
+  sent(index: number, now: number): void {
+    this.#lastSentAt[index] = now;
+  }
+
+  /** A copy sent earlier will not be announced (its peer left): the piece may go again now. */
+  lost(index: number): void {
+    this.#lastSentAt[index] = -Infinity;
+  }
+
+  /** The next piece to reveal to a peer, or undefined if there is none worth offering. */
+  next(context: OfferContext): number | undefined {
+    const eligible = (i: number) => context.seederHas(i) && !context.peerHas(i) && !context.offered.has(i);
+    if (this.#neverOffered > 0) {
+      const index = this.#scan((i) => this.#timesOffered[i] === 0 && eligible(i));
+      if (index !== undefined) return this.#offer(index);
+    }
+    const index = this.#scan(
+      (i) => context.availability(i) === 0 && context.now - this.#lastSentAt[i]! >= RESEND_AFTER_MS && eligible(i),
+    );
+    return index === undefined ? undefined : this.#offer(index);
+  }
+
+  #scan(accept: (index: number) => boolean): number | undefined {
     for (let k = 0; k < this.pieceCount; k++) {
       const index = (this.#cursor + k) % this.pieceCount;
-      if (!seederHas(index) || peerHas(index) || offered.has(index)) continue;
-      this.#cursor = (index + 1) % this.pieceCount;
-      this.#timesOffered[index]!++;
-      return index;
+      if (accept(index)) return index;
     }
     return undefined;
+  }
+
+  #offer(index: number): number {
+    this.#cursor = (index + 1) % this.pieceCount;
+    if (this.#timesOffered[index] === 0) this.#neverOffered--;
+    this.#timesOffered[index]!++;
+    return index;
   }
 }

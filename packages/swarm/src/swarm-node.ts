@@ -180,6 +180,9 @@ export class SwarmNode {
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
     wire.once('protocol-error', () => socket.destroy());
+    // bittorrent-protocol ends the wire (without closing the socket) when the first bytes are
+    // not a BitTorrent handshake.
+    wire.once('finish', () => socket.destroy());
     wire.once('handshake', (infoHash: string, peerId: string) => {
       clearTimeout(timer);
       socket.off('data', pumpIn);

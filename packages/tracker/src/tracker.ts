@@ -8,6 +8,7 @@ import {
   decodeSource,
   errorMessage,
   parseDigest,
+  requestTarget,
   sendError,
   sendJson,
   sendMetrics,
@@ -154,14 +155,13 @@ export class Tracker {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://tracker');
-    const path = url.pathname;
+    const { path, query } = requestTarget(req);
     if (req.method !== 'GET' && req.method !== 'HEAD' && !path.startsWith('/v1/preheat')) {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;
     }
     if (path === '/announce') return this.announceServer.handle(req, res);
-    if (path.startsWith('/v1/metainfo/')) return this.#metainfo(req, res, url);
+    if (path.startsWith('/v1/metainfo/')) return this.#metainfo(res, path, query);
     if (path === '/v1/blobs') return this.#blobs(res);
     if (path === '/metrics') return sendMetrics(res, this.metrics.registry);
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
@@ -174,9 +174,9 @@ export class Tracker {
    * `known`, a long poll: answers once more than N piece hashes are known (cold start), the
    * warm-up ends, or S seconds pass.
    */
-  async #metainfo(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const digest = parseDigest(decodeURIComponent(url.pathname.slice('/v1/metainfo/'.length)));
-    const sourceParam = url.searchParams.get('source');
+  async #metainfo(res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+    const digest = parseDigest(decodeURIComponent(path.slice('/v1/metainfo/'.length)));
+    const sourceParam = query.get('source');
     let source;
     try {
       source = sourceParam === null ? undefined : decodeSource(sourceParam);
@@ -184,10 +184,10 @@ export class Tracker {
       throw badRequest(`invalid source: ${errorMessage(err)}`);
     }
     const blob = await this.seeder.ensure(digest, source);
-    const known = url.searchParams.get('known');
+    const known = query.get('known');
     if (known !== null) {
       const above = Number(known);
-      const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 20)));
+      const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(query.get('wait') ?? 20)));
       if (!Number.isInteger(above) || above < 0 || !Number.isFinite(wait)) throw badRequest('known must be an integer >= 0');
       const abort = new AbortController();
       res.once('close', () => abort.abort());
