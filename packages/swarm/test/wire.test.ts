@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_MESSAGE_LENGTH, ShoalWire } from '../src/index.ts';
+
+function handshakeBytes(): Buffer {
+  return Buffer.concat([Buffer.from([19]), Buffer.from('BitTorrent protocol'), Buffer.alloc(8), Buffer.alloc(20, 1), Buffer.alloc(20, 2)]);
+}
+
+function frame(id: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(payload.length + 1, 0);
+  header[4] = id;
+  return Buffer.concat([header, payload]);
+}
+
+/** Feeds bytes to a wire in chunks of the given size, as a socket would. */
+function feed(wire: ShoalWire, bytes: Buffer, chunk: number): void {
+  for (let i = 0; i < bytes.length; i += chunk) wire.write(bytes.subarray(i, i + chunk));
+}
+
+describe('ShoalWire receive path', () => {
+  it('assembles a large message split across many socket reads, once and intact', async () => {
+    const wire = new ShoalWire('tcpIncoming');
+    const received: Buffer[] = [];
+    wire.on('bitfield', (bits: { buffer: Uint8Array }) => received.push(Buffer.from(bits.buffer)));
+    const bitfield = Buffer.alloc(200_000);
+    for (let i = 0; i < bitfield.length; i++) bitfield[i] = i % 251;
+    feed(wire, Buffer.concat([handshakeBytes(), frame(5, bitfield)]), 1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(received).toHaveLength(1);
+    expect(received[0]).toEqual(bitfield);
+    expect(wire.closed).toBe(false);
+  });
+
+  it('drops a peer whose header announces more than the limit', async () => {
+    const wire = new ShoalWire('tcpIncoming');
+    const errors: Error[] = [];
+    wire.on('protocol-error', (err: Error) => errors.push(err));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(0xffffffff, 0);
+    feed(wire, Buffer.concat([handshakeBytes(), header]), 64);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors[0]?.message).toMatch(/exceeds the limit/);
+    expect(wire.closed).toBe(true);
+    expect(MAX_MESSAGE_LENGTH).toBeLessThan(2 << 20);
+  });
+
+  it('drops a peer that sends a fixed-size message of the wrong size', async () => {
+    const wire = new ShoalWire('tcpIncoming');
+    const errors: Error[] = [];
+    wire.on('protocol-error', (err: Error) => errors.push(err));
+    feed(wire, Buffer.concat([handshakeBytes(), frame(4, Buffer.alloc(9))]), 7);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors[0]?.message).toMatch(/message 4 of 10 bytes, expected 5/);
+  });
+
+  it('reports haves in order across chunk boundaries', async () => {
+    const wire = new ShoalWire('tcpIncoming');
+    const haves: number[] = [];
+    wire.on('have', (index: number) => haves.push(index));
+    const messages = [3, 1, 4, 1000].map((i) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(i, 0);
+      return frame(4, b);
+    });
+    feed(wire, Buffer.concat([handshakeBytes(), ...messages]), 3);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(haves).toEqual([3, 1, 4, 1000]);
+  });
+});
