@@ -55,3 +55,18 @@ export function option(flags: string, description: string): Option {
   if (long) opt.env(`SHOAL_${long.replaceAll('-', '_').toUpperCase()}`);
   return opt;
 }
+
+/**
+ * Collects repeatable `registry=url` values into a map (an env twin holds them comma-separated).
+ */
+export function collectEndpoint(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const result = { ...previous };
+  for (const entry of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const split = entry.indexOf('=');
+    if (split <= 0) throw new InvalidArgumentError(`"${entry}" is not registry=url`);
+    const url = entry.slice(split + 1);
+    if (!/^https?:\/\//.test(url)) throw new InvalidArgumentError(`"${url}" is not an http(s) URL`);
+    result[entry.slice(0, split)] = url;
+  }
+  return result;
+}

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { DirectoryOrigin, HttpOrigin, type Origin } from '@shoal/origin';
+import { DirectoryOrigin, HttpOrigin, type Origin, RegistryOrigin, fileCredentialsProvider } from '@shoal/origin';
 import { Tracker } from '@shoal/tracker';
 import { daemonLogger } from '../logging.ts';
-import { option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
+import { collectEndpoint, option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
 import { runUntilSignal } from '../run.ts';
 
 export function trackerCommand(): Command {
@@ -15,6 +15,8 @@ export function trackerCommand(): Command {
     .addOption(option('--store-capacity <bytes>', 'bytes the store may use, 0 for no bound (e.g. 500Gi)').default(0).argParser(parseBytes))
     .addOption(option('--origin-dir <dir>', 'serve blobs from a directory (an OCI layout or files named by digest)'))
     .addOption(option('--origin-url <url>', 'serve blobs from <url>/<digest>, or a template with {digest}, {hex}, {hex2}'))
+    .addOption(option('--registry-endpoint <registry=url>', 'base URL of a registry, e.g. docker.io=https://mirror.internal (repeatable; default https://<registry>)').argParser(collectEndpoint).default({}))
+    .addOption(option('--credentials <file>', 'registry credentials (JSON: {"registries": {host: {username, password}}} or a Docker config with "auths"); re-read when it changes'))
     .addOption(option('--origin-rate <bytes/s>', 'origin-wide ingress limit, 0 for none').default(0).argParser(parseBytes))
     .addOption(option('--upload-rate <bytes/s>', 'seeder upload limit, 0 for none').default(0).argParser(parseBytes))
     .addOption(option('--fetch-concurrency <n>', 'ranged requests per blob warm-up').default(8).argParser(Number))
@@ -25,6 +27,12 @@ export function trackerCommand(): Command {
       const origins: Origin[] = [];
       if (opts.originDir) origins.push(new DirectoryOrigin({ root: opts.originDir }));
       origins.push(new HttpOrigin(opts.originUrl ? { baseUrl: opts.originUrl } : {}));
+      origins.push(
+        new RegistryOrigin({
+          endpoints: opts.registryEndpoint,
+          ...(opts.credentials ? { credentials: fileCredentialsProvider(opts.credentials) } : {}),
+        }),
+      );
       const tracker = new Tracker({
         host: opts.listen.host,
         port: opts.listen.port,
