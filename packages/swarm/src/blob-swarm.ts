@@ -28,7 +28,7 @@ export interface BlobSwarmOptions {
   superSeed?: boolean;
   /** Connections for this blob (default 10). */
   maxPeers?: number;
-  /** Pieces downloading from one peer at once (default 3). */
+  /** Pieces downloading from one peer at once (default: 3, or more when pieces are small). */
   maxPiecesPerPeer?: number;
   /** Requested-but-unanswered bytes per peer (default 8 MiB). */
   maxInflightBytesPerPeer?: number;
@@ -101,15 +101,19 @@ export class BlobSwarm extends EventEmitter {
     this.meta = options.meta;
     this.storage = options.storage;
     this.maxPeers = options.maxPeers ?? 10;
-    this.#maxPiecesPerPeer = options.maxPiecesPerPeer ?? 3;
     this.#maxInflight = options.maxInflightBytesPerPeer ?? 8 << 20;
+    // Three pieces in flight per peer, or more small ones: enough bytes in flight to keep a
+    // fast link busy while each piece still comes whole from one peer.
+    this.#maxPiecesPerPeer = options.maxPiecesPerPeer ?? Math.max(3, Math.floor(this.#maxInflight / this.meta.pieceLength));
     this.#random = options.random ?? Math.random;
     this.#observer = options.observer ?? {};
     this.#log = (options.logger ?? silentLogger()).child({ digest: this.meta.digest });
     this.picker = new PiecePicker(this.meta.pieceCount, { random: this.#random });
     this.#heldByPeers = new Uint32Array(this.meta.pieceCount);
+    // A peer is offered a couple of pieces more than it may download at once, so its
+    // pipeline never waits for the next offer.
     this.#offers = options.superSeed
-      ? new SeedOffers(this.meta.pieceCount, 4, Math.floor(this.#random() * this.meta.pieceCount))
+      ? new SeedOffers(this.meta.pieceCount, this.#maxPiecesPerPeer + 2, Math.floor(this.#random() * this.meta.pieceCount))
       : undefined;
     for (let i = 0; i < this.meta.pieceCount; i++) {
       if (this.meta.isKnown(i)) this.picker.setKnown(i);
@@ -298,9 +302,9 @@ export class BlobSwarm extends EventEmitter {
       }
       if (!download) {
         if (state.downloads.size >= this.#maxPiecesPerPeer) return;
+        const view = conn.isSeeder ? this.#seederView(conn) : conn;
         const index =
-          this.picker.pick(conn.isSeeder ? this.#seederView(conn) : conn) ??
-          this.picker.pickEndgame(conn, (i) => state.downloads.has(i) || this.#verifying.has(i));
+          this.picker.pick(view) ?? this.picker.pickEndgame(view, (i) => state.downloads.has(i) || this.#verifying.has(i));
         if (index === undefined) {
           if (state.downloads.size === 0) conn.wire.uninterested();
           return;
@@ -362,9 +366,12 @@ export class BlobSwarm extends EventEmitter {
       download.buffer.set(block, offset);
       download.received += length;
       if (download.received === download.size) {
+        // Verification and the disk write happen off the peer's pipeline: the next piece can
+        // be requested now. #verifying keeps the endgame from asking for this one again.
         download.verifying = true;
         this.#verifying.add(download.index);
-        void this.#finish(conn, state, download);
+        state.downloads.delete(download.index);
+        void this.#finish(conn, download);
       }
       this.#fill(conn, state);
     });
@@ -377,7 +384,7 @@ export class BlobSwarm extends EventEmitter {
     this.picker.endDownload(download.index);
   }
 
-  async #finish(conn: PeerConnection, state: PeerState, download: PieceDownload): Promise<void> {
+  async #finish(conn: PeerConnection, download: PieceDownload): Promise<void> {
     const source: PieceSource = conn.isSeeder ? 'seeder' : 'peer';
     try {
       const stored = await this.storage.writePiece(download.index, download.buffer);
@@ -397,7 +404,6 @@ export class BlobSwarm extends EventEmitter {
       }
     } finally {
       this.#verifying.delete(download.index);
-      if (state.downloads.get(download.index) === download) state.downloads.delete(download.index);
       if (!download.cancelled) {
         download.cancelled = true;
         this.picker.endDownload(download.index);

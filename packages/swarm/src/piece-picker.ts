@@ -21,12 +21,19 @@ export interface PiecePickerOptions {
   random?: () => number;
   /** How many pieces ahead of a reader's position are picked in order (default 4). */
   readAhead?: number;
+  /**
+   * Endgame starts only when this few pieces are missing (default 4). With several pieces in
+   * flight per peer, "every missing piece is downloading" comes true long before the end,
+   * and duplicate requests then waste links (and the seeders' upload) for most of the run.
+   */
+  endgamePieces?: number;
 }
 
 export class PiecePicker {
   readonly pieceCount: number;
   readonly #random: () => number;
   readonly #readAhead: number;
+  readonly #endgamePieces: number;
   /** Connected peers that have each piece. */
   readonly #availability: Uint32Array;
   /** Pieces this node has stored. */
@@ -48,6 +55,7 @@ export class PiecePicker {
     this.pieceCount = pieceCount;
     this.#random = options.random ?? Math.random;
     this.#readAhead = options.readAhead ?? 4;
+    this.#endgamePieces = options.endgamePieces ?? 4;
     this.#availability = new Uint32Array(pieceCount);
     this.#have = new Uint8Array(pieceCount);
     this.#known = new Uint8Array(pieceCount);
@@ -65,9 +73,9 @@ export class PiecePicker {
     return this.#needed === 0;
   }
 
-  /** True when every missing piece is already downloading: time for endgame. */
+  /** True when the few missing pieces are all downloading: time for endgame. */
   get inEndgame(): boolean {
-    return this.#needed > 0 && this.#downloadingCount >= this.#needed;
+    return this.#needed > 0 && this.#needed <= this.#endgamePieces && this.#downloadingCount >= this.#needed;
   }
 
   availability(index: number): number {

@@ -32,6 +32,7 @@ export class SeedOffers {
   /** How many offered-but-unsent pieces each peer holds at most. */
   readonly perPeer: number;
   readonly #timesOffered: Uint32Array;
+  /** When each piece was last offered or sent (ms). */
   readonly #lastSentAt: Float64Array;
   #cursor = 0;
   #neverOffered: number;
@@ -49,7 +50,7 @@ export class SeedOffers {
     return this.#timesOffered[index]!;
   }
 
-  /** The seeder finished sending a piece to some peer. */
+  /** The seeder finished sending a piece to some peer: it is on its way to being announced. */
   sent(index: number, now: number): void {
     this.#lastSentAt[index] = now;
   }
@@ -64,12 +65,12 @@ export class SeedOffers {
     const eligible = (i: number) => context.seederHas(i) && !context.peerHas(i) && !context.offered.has(i);
     if (this.#neverOffered > 0) {
       const index = this.#scan((i) => this.#timesOffered[i] === 0 && eligible(i));
-      if (index !== undefined) return this.#offer(index);
+      if (index !== undefined) return this.#offer(index, context.now);
     }
     const index = this.#scan(
       (i) => context.availability(i) === 0 && context.now - this.#lastSentAt[i]! >= RESEND_AFTER_MS && eligible(i),
     );
-    return index === undefined ? undefined : this.#offer(index);
+    return index === undefined ? undefined : this.#offer(index, context.now);
   }
 
   #scan(accept: (index: number) => boolean): number | undefined {
@@ -80,8 +81,10 @@ export class SeedOffers {
     return undefined;
   }
 
-  #offer(index: number): number {
+  #offer(index: number, now: number): number {
     this.#cursor = (index + 1) % this.pieceCount;
+    // An offered piece counts as on its way, like a sent one: no second offer meanwhile.
+    this.#lastSentAt[index] = now;
     if (this.#timesOffered[index] === 0) this.#neverOffered--;
     this.#timesOffered[index]!++;
     return index;
