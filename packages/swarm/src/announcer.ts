@@ -16,6 +16,32 @@ export interface AnnouncerOptions {
   logger?: Logger;
 }
 
+/** Re-announce period while a node wants more peers. */
+export const EAGER_ANNOUNCE_MS = 3000;
+/** Longest period between announces (the tracker may ask for less). */
+export const MAX_ANNOUNCE_MS = 30_000;
+
+/** What decides when a node announces next. */
+export interface AnnounceState {
+  complete: boolean;
+  peers: number;
+  maxPeers: number;
+  /** ms since the last stored piece. */
+  idleMs: number;
+  /** The interval the tracker asked for, in ms. */
+  trackerIntervalMs: number;
+}
+
+/**
+ * When to announce next: soon (eagerMs) while the node lacks peers or its peers have nothing
+ * new, else at the tracker's interval (within eagerMs..maxMs). Pure policy, shared with the
+ * fleet simulator.
+ */
+export function nextAnnounceDelayMs(state: AnnounceState, eagerMs = EAGER_ANNOUNCE_MS, maxMs = MAX_ANNOUNCE_MS): number {
+  const wantsPeers = !state.complete && (state.peers < Math.min(state.maxPeers, 4) || state.idleMs > eagerMs);
+  return wantsPeers ? eagerMs : Math.min(maxMs, Math.max(eagerMs, state.trackerIntervalMs));
+}
+
 /**
  * Keeps a node's membership of one blob's swarm current at the tracker: 'started' at once,
  * re-announces (often while the node lacks peers, rarely once it has enough), 'completed'
@@ -54,8 +80,8 @@ export class Announcer {
 
   async #announce(event?: 'started'): Promise<void> {
     const { client, node, swarm } = this.#options;
-    const eager = this.#options.eagerIntervalMs ?? 3000;
-    const max = this.#options.maxIntervalMs ?? 30_000;
+    const eager = this.#options.eagerIntervalMs ?? EAGER_ANNOUNCE_MS;
+    const max = this.#options.maxIntervalMs ?? MAX_ANNOUNCE_MS;
     let next = eager;
     try {
       const sendCompleted = swarm.complete && !this.#completedSent;
@@ -76,8 +102,8 @@ export class Announcer {
       this.lastError = undefined;
       if (!swarm.complete) node.addPeers(swarm, result.peers);
       // Few peers, or peers with nothing new: ask again soon.
-      const wantsPeers = !swarm.complete && (swarm.peers.size < Math.min(swarm.maxPeers, 4) || swarm.idleMs > eager);
-      next = wantsPeers ? eager : Math.min(max, Math.max(eager, result.interval * 1000));
+      const state = { complete: swarm.complete, peers: swarm.peers.size, maxPeers: swarm.maxPeers, idleMs: swarm.idleMs, trackerIntervalMs: result.interval * 1000 };
+      next = nextAnnounceDelayMs(state, eager, max);
     } catch (err) {
       this.lastError = errorMessage(err);
       this.#log.warn({ err: this.lastError }, 'announce failed');

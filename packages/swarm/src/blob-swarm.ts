@@ -2,8 +2,18 @@ import { EventEmitter } from 'node:events';
 import BitField from 'bitfield';
 import { ErrorCode, type Logger, type Metainfo, type PartialBlob, isShoalError, silentLogger, errorMessage } from '@shoal/core';
 import type { PeerConnection } from './peer-connection.ts';
-import { type PeerPieces, PiecePicker } from './piece-picker.ts';
+import { PiecePicker } from './piece-picker.ts';
 import type { PieceStorage } from './piece-storage.ts';
+import {
+  DEFAULT_MAX_PEERS,
+  type PipelineLimits,
+  choosePiece,
+  linkToDrop,
+  mayRequestBlock,
+  mayStartPiece,
+  pipelineLimits,
+  seedOffersPerPeer,
+} from './request-policy.ts';
 import { SeedOffers } from './seed-offers.ts';
 import { BLOCK_LENGTH } from './wire.ts';
 
@@ -83,8 +93,7 @@ export class BlobSwarm extends EventEmitter {
   readonly #heldByPeers: Uint32Array;
   /** Pieces whose bytes are all in and being verified: never requested again meanwhile. */
   readonly #verifying = new Set<number>();
-  readonly #maxPiecesPerPeer: number;
-  readonly #maxInflight: number;
+  readonly #limits: PipelineLimits;
   readonly #random: () => number;
   readonly #observer: SwarmObserver;
   readonly #log: Logger;
@@ -100,11 +109,11 @@ export class BlobSwarm extends EventEmitter {
     this.setMaxListeners(0);
     this.meta = options.meta;
     this.storage = options.storage;
-    this.maxPeers = options.maxPeers ?? 10;
-    this.#maxInflight = options.maxInflightBytesPerPeer ?? 8 << 20;
-    // Three pieces in flight per peer, or more small ones: enough bytes in flight to keep a
-    // fast link busy while each piece still comes whole from one peer.
-    this.#maxPiecesPerPeer = options.maxPiecesPerPeer ?? Math.max(3, Math.floor(this.#maxInflight / this.meta.pieceLength));
+    this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.#limits = pipelineLimits(this.meta.pieceLength, {
+      ...(options.maxPiecesPerPeer === undefined ? {} : { maxPiecesPerPeer: options.maxPiecesPerPeer }),
+      ...(options.maxInflightBytesPerPeer === undefined ? {} : { maxInflightBytesPerPeer: options.maxInflightBytesPerPeer }),
+    });
     this.#random = options.random ?? Math.random;
     this.#observer = options.observer ?? {};
     this.#log = (options.logger ?? silentLogger()).child({ digest: this.meta.digest });
@@ -113,7 +122,7 @@ export class BlobSwarm extends EventEmitter {
     // A peer is offered a couple of pieces more than it may download at once, so its
     // pipeline never waits for the next offer.
     this.#offers = options.superSeed
-      ? new SeedOffers(this.meta.pieceCount, this.#maxPiecesPerPeer + 2, Math.floor(this.#random() * this.meta.pieceCount))
+      ? new SeedOffers(this.meta.pieceCount, seedOffersPerPeer(this.#limits), Math.floor(this.#random() * this.meta.pieceCount))
       : undefined;
     for (let i = 0; i < this.meta.pieceCount; i++) {
       if (this.meta.isKnown(i)) this.picker.setKnown(i);
@@ -182,9 +191,8 @@ export class BlobSwarm extends EventEmitter {
       // Full: drop a random non-seeder link to take the newcomer, which keeps the mesh random
       // as nodes arrive instead of growing in layers away from the seeders (~1.9x vs ~1.05x
       // of ideal in the piece-level model).
-      const candidates = [...this.peers.values()].filter((c) => !c.isSeeder);
-      const victim = candidates[Math.floor(this.#random() * candidates.length)];
-      if (!victim || conn.direction === 'outgoing') return false;
+      const victim = linkToDrop(this.peers.values(), conn.direction, this.#random);
+      if (!victim) return false;
       victim.close();
     }
     const state: PeerState = { downloads: new Map(), inflightBytes: 0, offered: new Set(), unannounced: new Set() };
@@ -292,7 +300,7 @@ export class BlobSwarm extends EventEmitter {
   /** Requests more blocks from this peer, within its limits. */
   #fill(conn: PeerConnection, state: PeerState): void {
     if (this.#closed || conn.closed || this.complete || conn.wire.peerChoking) return;
-    while (state.inflightBytes < this.#maxInflight) {
+    while (mayRequestBlock(state, this.#limits)) {
       let download: PieceDownload | undefined;
       for (const d of state.downloads.values()) {
         if (d.nextOffset < d.size) {
@@ -301,10 +309,13 @@ export class BlobSwarm extends EventEmitter {
         }
       }
       if (!download) {
-        if (state.downloads.size >= this.#maxPiecesPerPeer) return;
-        const view = conn.isSeeder ? this.#seederView(conn) : conn;
-        const index =
-          this.picker.pick(view) ?? this.picker.pickEndgame(view, (i) => state.downloads.has(i) || this.#verifying.has(i));
+        const pipeline = { pieces: state.downloads.size, inflightBytes: state.inflightBytes, unrequestedBlocks: false };
+        if (!mayStartPiece(pipeline, this.#limits)) return;
+        const index = choosePiece(this.picker, conn, {
+          fromSeeder: conn.isSeeder,
+          heldByPeers: this.#heldByPeers,
+          exclude: (i) => state.downloads.has(i) || this.#verifying.has(i),
+        });
         if (index === undefined) {
           if (state.downloads.size === 0) conn.wire.uninterested();
           return;
@@ -313,20 +324,6 @@ export class BlobSwarm extends EventEmitter {
       }
       this.#requestBlock(conn, state, download);
     }
-  }
-
-  /**
-   * What may be asked of a seeder: only pieces no connected ordinary peer has. Seeders are
-   * few and serve the whole fleet; a piece that a peer can send should come from the peer,
-   * or the seeder ends up sending many copies while its unique pieces wait (the endgame may
-   * still use the seeder).
-   */
-  #seederView(conn: PeerConnection): PeerPieces {
-    const held = this.#heldByPeers;
-    return {
-      has: (i) => held[i] === 0 && conn.has(i),
-      list: () => conn.list()?.filter((i) => held[i] === 0),
-    };
   }
 
   #startDownload(state: PeerState, index: number): PieceDownload {

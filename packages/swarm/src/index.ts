@@ -3,6 +3,7 @@ export * from './blob-swarm.ts';
 export * from './peer-connection.ts';
 export * from './piece-picker.ts';
 export * from './piece-storage.ts';
+export * from './request-policy.ts';
 export * from './seed-offers.ts';
 export * from './swarm-node.ts';
 export * from './tracker-client.ts';

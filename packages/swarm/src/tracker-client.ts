@@ -41,6 +41,9 @@ export interface MetainfoQuery {
   signal?: AbortSignal;
 }
 
+/** Peers asked for in an announce: enough to fill a node's links several times over. */
+export const DEFAULT_NUMWANT = 50;
+
 /** Largest announce or metainfo response accepted (a 1 TiB blob in 1 MiB pieces: ~45 MB of JSON). */
 const MAX_RESPONSE_BYTES = 64 << 20;
 
@@ -73,7 +76,7 @@ export class TrackerClient {
       `downloaded=${Math.floor(params.downloaded)}`,
       `left=${Math.floor(params.left)}`,
       'compact=1',
-      `numwant=${params.numwant ?? 50}`,
+      `numwant=${params.numwant ?? DEFAULT_NUMWANT}`,
     ];
     if (params.event) query.push(`event=${params.event}`);
     return this.#withFailover(params.meta.digest, async (base) => {

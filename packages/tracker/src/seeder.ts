@@ -21,6 +21,7 @@ import { type Origin, fillPartialFromOrigin } from '@shoal/origin';
 import {
   BlobSwarm,
   CompletePieceStorage,
+  SEEDER_MAX_PEERS,
   PartialPieceStorage,
   type PieceStorage,
   type SwarmNode,
@@ -198,8 +199,7 @@ export class Seeder {
       storage,
       ...(partial ? { blob: partial } : {}),
       superSeed: true,
-      // A seeder serves many agents; the handout keeps most of them on each other.
-      maxPeers: 64,
+      maxPeers: SEEDER_MAX_PEERS,
       ...(observer ? { observer } : {}),
       logger: this.#log,
     });
