@@ -14,11 +14,12 @@ import {
   sendJson,
   sendMetrics,
 } from '@shoal/core';
-import { HttpOrigin, type Origin } from '@shoal/origin';
+import { HttpOrigin, type Origin, RegistryOrigin, type RegistryCredentialsProvider } from '@shoal/origin';
 import { SwarmNode, TrackerClient } from '@shoal/swarm';
 import { BlobService } from './blob-service.ts';
 import { sendBlob } from './blob-response.ts';
 import { AgentMetrics } from './metrics.ts';
+import { type FallbackMode, RegistryMirror, type UpstreamConfig, Upstreams, isMirrorPath } from './registry/index.ts';
 
 export interface AgentOptions {
   /** HTTP address of the artifact endpoint, registry mirror and metrics. Default 0.0.0.0:5000. */
@@ -39,6 +40,18 @@ export interface AgentOptions {
   stallMs?: number;
   /** Connections per blob (default 10). */
   maxPeersPerBlob?: number;
+  /** Registry host -> API base URL for the registry mirror and the fallback (`--upstream-config`). */
+  upstreams?: UpstreamConfig;
+  /** Registry of mirror requests that carry no `?ns=` (default docker.io). */
+  defaultRegistry?: string;
+  /** Credentials for this agent's own fetches from registries (fallback); never used to decide what a client may read. */
+  registryCredentials?: RegistryCredentialsProvider;
+  /**
+   * What the agent does with a blob the swarm cannot deliver (no tracker, stalled swarm, the
+   * seeder refused): `origin` (default) fetches it from the origin itself; `none` gives up
+   * (the mirror answers 404, so containerd asks the registry directly).
+   */
+  fallback?: FallbackMode;
   logger: Logger;
 }
 
@@ -55,6 +68,8 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #log: Logger;
   readonly #httpOrigin = new HttpOrigin();
+  readonly #registryOrigin: RegistryOrigin;
+  readonly #mirror: RegistryMirror;
   #http: Server | undefined;
   #ready = false;
 
@@ -80,6 +95,11 @@ export class Agent {
       activeSwarms: () => activeSwarms,
       peers: () => this.node.connectionCount,
     });
+    const upstreams = new Upstreams(options.upstreams ?? {}, options.defaultRegistry);
+    this.#registryOrigin = new RegistryOrigin({
+      endpoints: { ...upstreams.endpoints },
+      ...(options.registryCredentials ? { credentials: options.registryCredentials } : {}),
+    });
     const trackers = options.trackers;
     const hasTrackers = typeof trackers === 'function' || trackers.length > 0;
     this.blobs = new BlobService({
@@ -89,6 +109,15 @@ export class Agent {
       originFor: (source) => this.#originFor(source),
       ...(options.stallMs ? { stallMs: options.stallMs } : {}),
       ...(options.maxPeersPerBlob ? { maxPeers: options.maxPeersPerBlob } : {}),
+      metrics: this.metrics,
+      registryLabel: (source) => (source?.kind === 'registry' ? upstreams.label(source.registry) : 'none'),
+      logger: this.#log,
+    });
+    this.#mirror = new RegistryMirror({
+      upstreams,
+      blobs: this.blobs,
+      store: this.store,
+      fallback: options.fallback ?? 'origin',
       metrics: this.metrics,
       logger: this.#log,
     });
@@ -143,13 +172,16 @@ export class Agent {
 
   /** The origin this agent itself may fetch a blob from (fallback), by source. */
   #originFor(source: BlobSource | undefined): Origin | undefined {
+    if (this.#options.fallback === 'none') return undefined;
     if (source?.kind === 'url') return this.#httpOrigin;
+    if (source?.kind === 'registry') return this.#registryOrigin;
     return undefined;
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { path, query } = requestTarget(req);
     if (path.startsWith('/v1/blobs/')) return this.#artifact(req, res, path, query);
+    if (isMirrorPath(path)) return this.#mirror.handle(req, res, path, query);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;

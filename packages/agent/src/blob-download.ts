@@ -151,8 +151,11 @@ export class BlobDownload extends EventEmitter {
     if (this.#fallback || this.#closed || this.complete) return;
     const origin = this.#options.fallbackOrigin;
     if (!origin) {
-      if (!this.#options.tracker) this.#fail(new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, `${reason}, and no origin to fall back to`));
-      else this.#log.warn({ reason }, 'swarm is not progressing and there is no origin to fall back to');
+      // Nothing else can deliver: fail, so that readers are cut off instead of waiting
+      // forever (containerd then asks the registry), and the next request starts afresh
+      // from the pieces verified so far.
+      const code = this.#options.tracker ? ErrorCode.SWARM_STALLED : ErrorCode.TRACKER_UNAVAILABLE;
+      this.#fail(new ShoalError(code, `${reason}, and no origin to fall back to`));
       return;
     }
     this.fallbackReason = reason;

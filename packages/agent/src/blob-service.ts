@@ -33,8 +33,18 @@ export interface BlobServiceOptions {
   /** A complete blob keeps seeding until it has had no peer for this long (default 10 min). */
   seedIdleMs?: number;
   metrics: AgentMetrics;
+  /** The registry label of a pull's metrics, by source (default "none"); must be a bounded set. */
+  registryLabel?: (source: BlobSource | undefined) => string;
   logger: Logger;
 }
+
+/** Tracker answers after which the agent may still get the blob from the origin itself. */
+const ORIGIN_CAN_HELP: ReadonlySet<string> = new Set([
+  ErrorCode.TRACKER_UNAVAILABLE,
+  // The seeder could not reach the origin, or was refused: this node's own fetch may fare better.
+  ErrorCode.ORIGIN_UNAVAILABLE,
+  ErrorCode.ORIGIN_UNAUTHORIZED,
+]);
 
 /**
  * The agent's blobs: answers "give me this digest" from the store, from a download already
@@ -105,13 +115,17 @@ export class BlobService {
       meta = await tracker.metainfo(digest, source ? { source } : {});
     } catch (err) {
       // Never make a pull worse: without a tracker the agent goes to the origin itself.
-      if (!isShoalError(err, ErrorCode.TRACKER_UNAVAILABLE) || !origin) throw err;
-      this.#log.warn({ digest, err: err.message }, 'no tracker answered: fetching from the origin');
+      if (!isShoalError(err) || !ORIGIN_CAN_HELP.has(err.code) || !origin) throw err;
+      this.#log.warn({ digest, err: err.message }, 'the tracker cannot serve this blob: fetching from the origin');
       const { size } = await origin.stat(digest, source);
       meta = new Metainfo(digest, size, choosePieceLength(size));
       swarmTracker = undefined;
     }
     const partial = await store.openPartial(meta);
+    // Verified pieces already here (a resumed download): the "store" share of this pull.
+    const resumedBytes = partial.bytesHave;
+    const registry = this.#options.registryLabel?.(source) ?? 'none';
+    const where = source?.kind === 'registry' ? { registry: source.registry, repository: source.repository } : {};
     const download = new BlobDownload({
       partial,
       node: this.#options.node,
@@ -125,21 +139,22 @@ export class BlobService {
     });
     const entry = this.#downloads.get(digest);
     download.once('complete', () => {
-      metrics.pullCompleted(download);
+      metrics.pullCompleted(download, registry);
       this.#log.info(
         {
           digest,
+          ...where,
           size: meta.size,
           durationMs: Math.round(download.durationMs),
-          bytes: download.bytes,
+          bytes: { store: resumedBytes, ...download.bytes },
           ...(download.fallbackReason ? { fallback: download.fallbackReason } : {}),
         },
         'blob pulled',
       );
     });
     download.once('failed', (err: Error) => {
-      metrics.pullFailed();
-      this.#log.warn({ digest, err: err.message }, 'blob pull failed');
+      metrics.pullFailed(registry);
+      this.#log.warn({ digest, ...where, err: err.message }, 'blob pull failed');
       if (entry) this.#forget(digest, entry);
     });
     return download;

@@ -4,3 +4,4 @@ export * from './blob-response.ts';
 export * from './blob-service.ts';
 export * from './metrics.ts';
 export * from './containerd/index.ts';
+export * from './registry/index.ts';

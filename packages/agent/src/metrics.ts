@@ -17,6 +17,7 @@ export class AgentMetrics {
   readonly #served: Counter<'registry'>;
   readonly #pulls: Counter<'registry' | 'result'>;
   readonly #pullSeconds: Histogram<'registry'>;
+  readonly #registryRequests: Counter<'registry' | 'kind' | 'code'>;
 
   constructor(gauges: { storeBytes: () => number; activeSwarms: () => number; peers: () => number }) {
     const registry = createMetricsRegistry('shoal_agent');
@@ -45,6 +46,12 @@ export class AgentMetrics {
       help: 'Time from the first request for a blob to its verified completion',
       labelNames: ['registry'],
       buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers: [registry],
+    });
+    this.#registryRequests = new Counter({
+      name: 'shoal_agent_registry_requests_total',
+      help: 'Registry mirror requests, by registry ("other" for registries not configured), kind (manifests, blobs, base, other) and HTTP status (0: client went away before an answer)',
+      labelNames: ['registry', 'kind', 'code'],
       registers: [registry],
     });
     const uploaded = new Counter({ name: 'shoal_agent_uploaded_bytes_total', help: 'Bytes sent to peers', registers: [registry] });
@@ -102,5 +109,10 @@ export class AgentMetrics {
 
   pullFailed(registry = 'none'): void {
     this.#pulls.inc({ registry, result: 'error' });
+  }
+
+  /** One answered registry mirror request. */
+  registryRequest(registry: string, kind: string, status: number): void {
+    this.#registryRequests.inc({ registry, kind, code: String(status) });
   }
 }

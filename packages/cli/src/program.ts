@@ -9,6 +9,9 @@ export function program(): Command {
   return new Command('shoal')
     .description('peer-to-peer distribution of large content-addressed blobs to Kubernetes fleets')
     .version('0.1.0')
+    // Options belong to the command they follow: `shoal agent configure-containerd` has an
+    // --upstream-config of its own, which `agent` must not take.
+    .enablePositionalOptions()
     .addCommand(trackerCommand())
     .addCommand(agentCommand())
     .addCommand(pullCommand())

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
-import { Agent } from '@shoal/agent';
+import { Agent, loadUpstreamConfig } from '@shoal/agent';
+import { fileCredentialsProvider } from '@shoal/origin';
 import { daemonLogger } from '../logging.ts';
 import { option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
 import { runUntilSignal } from '../run.ts';
+import { configureContainerdCommand } from './configure-containerd.ts';
 
 export function agentCommand(): Command {
   const command = new Command('agent')
@@ -15,6 +17,14 @@ export function agentCommand(): Command {
     .addOption(option('--download-rate <bytes/s>', 'node-wide download limit, 0 for none').default(0).argParser(parseBytes))
     .addOption(option('--upload-rate <bytes/s>', 'node-wide upload limit, 0 for none').default(0).argParser(parseBytes))
     .addOption(option('--stall-timeout <duration>', 'swarm progress timeout before falling back to the origin').default(15_000).argParser(parseDuration))
+    .addOption(option('--upstream-config <file>', 'registry mirror upstreams, JSON {"<registry host>": "<url>"} (default https://<host>; docker.io is registry-1.docker.io)'))
+    .addOption(option('--default-registry <host>', 'registry of mirror requests without ?ns= (clients other than containerd)').default('docker.io'))
+    .addOption(
+      option('--fallback <mode>', 'a blob the swarm cannot deliver: origin (fetch it from the registry or URL) or none (404, so containerd asks the registry)')
+        .choices(['origin', 'none'])
+        .default('origin'),
+    )
+    .addOption(option('--credentials <file>', "registry credentials for this agent's own fetches (fallback); clients' access is always checked with their own"))
     .addOption(option('--log-level <level>', 'log level').default('info'))
     .action(async (opts) => {
       const logger = daemonLogger('agent', opts.logLevel);
@@ -28,9 +38,16 @@ export function agentCommand(): Command {
         downloadRate: opts.downloadRate,
         uploadRate: opts.uploadRate,
         stallMs: opts.stallTimeout,
+        ...(opts.upstreamConfig ? { upstreams: loadUpstreamConfig(opts.upstreamConfig) } : {}),
+        defaultRegistry: opts.defaultRegistry,
+        fallback: opts.fallback,
+        ...(opts.credentials ? { registryCredentials: fileCredentialsProvider(opts.credentials) } : {}),
         logger,
       });
       await runUntilSignal(agent, logger);
     });
+  // Options of `agent` are recognised before its subcommand only: configure-containerd has
+  // an --upstream-config of its own.
+  command.enablePositionalOptions().addCommand(configureContainerdCommand());
   return command;
 }
