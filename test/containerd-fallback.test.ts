@@ -1,0 +1,97 @@
+/**
+ * A broken swarm never breaks a pull. With no tracker, or a tracker whose seeder cannot reach
+ * the registry, the agent either fetches from the registry itself (`--fallback origin`) or
+ * answers a fast 404 (`--fallback none`) so that containerd asks the registry; either way the
+ * image pulls and unpacks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type PushedImage,
+  type Registry,
+  type ShoalDaemon,
+  freePort,
+  metric,
+  pushMultiLayerImage,
+  scrapeMetrics,
+  sha256Hex,
+  startRegistry,
+  startShoalTracker,
+} from './harness/index.ts';
+import { type ShoalNode, startShoalNode } from './harness/shoal-node.ts';
+
+describe('fallback when the swarm cannot serve', () => {
+  let registry: Registry;
+  let image: PushedImage;
+  let deadTracker: string;
+  /** A tracker with no endpoint for the test registry: its seeder tries https:// and fails. */
+  let blindTracker: ShoalDaemon;
+  const nodes: ShoalNode[] = [];
+
+  const blobBytes = () => image.config.size + image.layers.reduce((sum, l) => sum + l.size, 0);
+  const bigFile = () => image.files.find((f) => f.path === '/shoal/big.bin')!;
+  const containerdBlobRequests = () =>
+    (registry.process.stderr() + registry.process.stdout())
+      .split('\n')
+      .filter((l) => l.includes(`blobs/${image.layers[1]!.digest}`) && l.includes('containerd/')).length;
+
+  async function node(trackers: string[], fallback: 'origin' | 'none'): Promise<ShoalNode> {
+    const started = await startShoalNode({
+      trackers,
+      upstreams: { [registry.host]: registry.url },
+      registries: [registry.host],
+      agentArgs: ['--fallback', fallback],
+    });
+    nodes.push(started);
+    return started;
+  }
+
+  async function pullAndCheck(n: ShoalNode): Promise<void> {
+    await n.containerd.pull(image.ref);
+    expect(sha256Hex(await n.containerd.readFileFromImage(image.ref, '/shoal/big.bin'))).toBe(bigFile().sha256);
+  }
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    image = await pushMultiLayerImage(registry, { bigLayerMiB: 4, repository: 'shoal/fallback', tag: 'v1' });
+    deadTracker = `http://127.0.0.1:${await freePort()}`;
+    blindTracker = await startShoalTracker();
+  });
+
+  afterAll(async () => {
+    for (const n of nodes) await n.stop();
+    await blindTracker?.dispose();
+    await registry?.stop();
+  });
+
+  it('--fallback none: no tracker means a 404 at once, and containerd pulls from the registry', async () => {
+    const n = await node([deadTracker], 'none');
+    const res = await fetch(`${n.agent.url}/v2/shoal/fallback/blobs/${image.layers[1]!.digest}?ns=${registry.host}`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'BLOB_UNKNOWN', message: expect.stringContaining('--fallback none') }] });
+
+    const before = containerdBlobRequests();
+    await pullAndCheck(n);
+    expect(containerdBlobRequests()).toBeGreaterThan(before);
+    expect(metric(await scrapeMetrics(n.agent.url), `shoal_agent_served_bytes_total{registry="${registry.host}"}`)).toBe(0);
+  });
+
+  it('--fallback origin: with no tracker the agent fetches from the registry itself', async () => {
+    const n = await node([deadTracker], 'origin');
+    const before = containerdBlobRequests();
+    await pullAndCheck(n);
+    expect(containerdBlobRequests()).toBe(before);
+    const values = await scrapeMetrics(n.agent.url);
+    expect(metric(values, 'shoal_agent_blob_bytes_total{source="origin"}')).toBe(blobBytes());
+    expect(metric(values, `shoal_agent_served_bytes_total{registry="${registry.host}"}`)).toBe(blobBytes());
+  });
+
+  it('--fallback origin: when the seeder cannot reach the registry, the agent does', async () => {
+    const n = await node([blindTracker.url], 'origin');
+    const before = containerdBlobRequests();
+    await pullAndCheck(n);
+    expect(containerdBlobRequests()).toBe(before);
+    const values = await scrapeMetrics(n.agent.url);
+    expect(metric(values, 'shoal_agent_blob_bytes_total{source="origin"}')).toBe(blobBytes());
+    expect(metric(values, 'shoal_agent_blob_bytes_total{source="seeder"}')).toBe(0);
+  });
+});
