@@ -199,6 +199,13 @@ export class BlobSwarm extends EventEmitter {
     this.peers.set(conn.remotePeerId, conn);
     this.#states.set(conn, state);
     this.#observer.peerConnected?.();
+    // Blocks that answer our requests are received straight into their piece buffers.
+    conn.wire.blockSink = (index, offset, length) => {
+      const download = state.downloads.get(index);
+      if (!download || download.cancelled || !download.outstanding.has(offset)) return undefined;
+      if (length !== Math.min(BLOCK_LENGTH, download.size - offset)) return undefined;
+      return download.buffer.subarray(offset, offset + length);
+    };
     conn.wire.setTimeout(30_000, true);
     conn.wire.setKeepAlive(true);
     this.#wireEvents(conn, state);
@@ -360,7 +367,10 @@ export class BlobSwarm extends EventEmitter {
         setImmediate(() => this.#fill(conn, state));
         return;
       }
-      download.buffer.set(block, offset);
+      // Blocks received through the sink are already in place.
+      if (block.buffer !== download.buffer.buffer || block.byteOffset !== download.buffer.byteOffset + offset) {
+        download.buffer.set(block, offset);
+      }
       download.received += length;
       if (download.received === download.size) {
         // Verification and the disk write happen off the peer's pipeline: the next piece can

@@ -36,7 +36,12 @@ interface QueuedRequest {
   length: number;
   respond: (err: Error | null, block?: Uint8Array) => void;
   cancelled: boolean;
+  /** The block, being read ahead of its turn. */
+  block?: Promise<Uint8Array>;
 }
+
+/** Queued requests whose blocks are read from disk ahead of their turn. */
+const READ_AHEAD_REQUESTS = 16;
 
 /**
  * One TCP connection to a peer about one blob, after the handshake: what the peer has,
@@ -254,7 +259,19 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
       return;
     }
     this.#queue.push({ index, offset, length, respond, cancelled: false });
+    this.#readAhead();
     this.#serve();
+  }
+
+  /** Starts disk reads for the next queued blocks, so reads overlap sends instead of alternating. */
+  #readAhead(): void {
+    const end = Math.min(this.#queue.length, READ_AHEAD_REQUESTS);
+    for (let i = 0; i < end; i++) {
+      const request = this.#queue[i]!;
+      if (request.block || request.cancelled) continue;
+      request.block = this.#storage.readBlock(request.index, request.offset, request.length);
+      request.block.catch(() => {}); // the serve loop reports it
+    }
   }
 
   /** Sends queued blocks in order, within the upload rate and the socket's backlog. */
@@ -266,10 +283,11 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
         while (!this.#closed && this.#queue.length > 0) {
           if (this.outboundBacklog > OUTBOUND_HIGH_WATER) return; // resumed on 'drain'
           const request = this.#queue.shift()!;
+          this.#readAhead();
           if (request.cancelled) continue;
           await this.#uploadBucket.consume(request.length);
           if (this.#closed || request.cancelled) continue;
-          const block = await this.#storage.readBlock(request.index, request.offset, request.length);
+          const block = await (request.block ?? this.#storage.readBlock(request.index, request.offset, request.length));
           if (this.#closed || request.cancelled) continue;
           request.respond(null, block);
           this.uploadedBytes += request.length;

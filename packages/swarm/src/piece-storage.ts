@@ -3,9 +3,9 @@ import type { Metainfo, PartialBlob } from '@shoal/core';
 
 /**
  * Where a swarm reads the pieces it uploads and writes the pieces it downloads: a partial
- * blob being filled, or a complete blob in the store. Recently used pieces stay in a small
- * memory cache, so a piece sent to several peers in a row (common right after it arrived) is
- * read from disk once, not once per 256 KiB block.
+ * blob being filled, or a complete blob in the store. Pieces this node just stored stay in a
+ * small memory cache, so a fresh piece sent on to several peers (common right after it
+ * arrived) is not read back from disk; other blocks are read from disk one by one.
  */
 export interface PieceStorage {
   readonly complete: boolean;
@@ -56,7 +56,6 @@ abstract class CachedStorage implements PieceStorage {
   abstract readonly complete: boolean;
   protected readonly meta: Metainfo;
   readonly #cache: PieceCache;
-  readonly #loading = new Map<number, Promise<Uint8Array>>();
 
   constructor(meta: Metainfo, cacheBytes: number) {
     this.meta = meta;
@@ -73,23 +72,11 @@ abstract class CachedStorage implements PieceStorage {
   }
 
   async readBlock(index: number, offset: number, length: number): Promise<Uint8Array> {
-    let piece = this.#cache.get(index);
-    if (!piece) {
-      let loading = this.#loading.get(index);
-      if (!loading) {
-        loading = this.readRange(this.meta.pieceOffset(index), this.meta.pieceSize(index));
-        this.#loading.set(index, loading);
-        loading.then(
-          (bytes) => {
-            this.#loading.delete(index);
-            this.#cache.set(index, bytes);
-          },
-          () => this.#loading.delete(index),
-        );
-      }
-      piece = await loading;
-    }
-    return piece.subarray(offset, offset + length);
+    const piece = this.#cache.get(index);
+    if (piece) return piece.subarray(offset, offset + length);
+    // Only the block: a seeder sends most pieces once (super-seeding), so reading whole
+    // pieces ahead would mostly churn memory.
+    return this.readRange(this.meta.pieceOffset(index) + offset, length);
   }
 }
 

@@ -29,6 +29,12 @@ const FIXED_LENGTHS = new Map<number, number>([
   [0x11, 5], // allowed fast
 ]);
 const PIECE_MESSAGE = 7;
+/** Id, index and offset of a piece message. */
+const PIECE_HEADER = 9;
+
+function readUInt32(buffer: Uint8Array, at: number): number {
+  return ((buffer[at]! << 24) >>> 0) + (buffer[at + 1]! << 16) + (buffer[at + 2]! << 8) + buffer[at + 3]!;
+}
 const EXTENDED_MESSAGE = 20;
 
 /**
@@ -56,6 +62,16 @@ export class ShoalWire extends Wire {
     return this.#closed;
   }
 
+  /**
+   * Where the body of a piece message goes: given the block's piece, offset and length (from
+   * the message header), a buffer of exactly that length to fill, or undefined to receive it
+   * the ordinary way. Lets the swarm receive blocks straight into its piece buffers.
+   */
+  blockSink: ((index: number, offset: number, length: number) => Uint8Array | undefined) | undefined;
+
+  /** The piece message whose body is being copied into a sink buffer. */
+  #block: { index: number; offset: number; target: Uint8Array; filled: number } | undefined;
+
   override _write(data: Uint8Array, cb: (err?: Error | null) => void): void {
     if (this.#closed) {
       cb(null);
@@ -63,11 +79,38 @@ export class ShoalWire extends Wire {
     }
     this.#chunks.push(data);
     this.#buffered += data.length;
-    while (!this.#closed && this.#buffered >= this._parserSize) {
+    while (!this.#closed) {
+      if (this.#block) {
+        if (this.#buffered === 0) break;
+        this.#fillBlock(this.#block);
+        continue;
+      }
+      if (this.#buffered < this._parserSize) break;
       const message = this.#take(this._parserSize);
       this._parser!(message);
     }
     cb(null);
+  }
+
+  /** Copies buffered bytes into the sink buffer; delivers the block once it is full. */
+  #fillBlock(block: { index: number; offset: number; target: Uint8Array; filled: number }): void {
+    while (this.#buffered > 0 && block.filled < block.target.length) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length - this.#head, block.target.length - block.filled);
+      block.target.set(chunk.subarray(this.#head, this.#head + n), block.filled);
+      block.filled += n;
+      this.#head += n;
+      this.#buffered -= n;
+      if (this.#head === chunk.length) {
+        this.#chunks.shift();
+        this.#head = 0;
+      }
+    }
+    if (block.filled === block.target.length) {
+      this.#block = undefined;
+      this._parse(4, this._onMessageLength);
+      this._onPiece(block.index, block.offset, block.target);
+    }
   }
 
   /** Removes `size` bytes from the front of the buffered chunks, copying only if they span chunks. */
@@ -101,12 +144,37 @@ export class ShoalWire extends Wire {
   }
 
   override _onMessageLength(buffer: Uint8Array): void {
-    const length = ((buffer[0]! << 24) >>> 0) + (buffer[1]! << 16) + (buffer[2]! << 8) + buffer[3]!;
+    const length = readUInt32(buffer, 0);
     if (length > MAX_MESSAGE_LENGTH) {
       this.#violation(`message of ${length} bytes exceeds the limit of ${MAX_MESSAGE_LENGTH}`);
       return;
     }
-    super._onMessageLength(buffer);
+    if (length === 0 || !this.blockSink) {
+      super._onMessageLength(buffer);
+      return;
+    }
+    // Read the id and, for a piece, its index and offset first: the body may go straight
+    // into a sink buffer instead of being assembled here and copied again.
+    this._parse(Math.min(length, PIECE_HEADER), (head) => this.#onMessageHead(length, head));
+  }
+
+  #onMessageHead(length: number, head: Uint8Array): void {
+    if (head[0] === PIECE_MESSAGE && length >= PIECE_HEADER) {
+      const index = readUInt32(head, 1);
+      const offset = readUInt32(head, 5);
+      const target = this.blockSink?.(index, offset, length - PIECE_HEADER);
+      if (target && target.length === length - PIECE_HEADER) {
+        this.#block = { index, offset, target, filled: 0 };
+        if (target.length === 0) this.#fillBlock(this.#block);
+        return;
+      }
+    }
+    if (length === head.length) {
+      this._onMessage(head);
+      return;
+    }
+    const start = Buffer.from(head);
+    this._parse(length - head.length, (rest) => this._onMessage(Buffer.concat([start, rest])));
   }
 
   override _onMessage(buffer: Uint8Array): void {

@@ -66,4 +66,34 @@ describe('ShoalWire receive path', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(haves).toEqual([3, 1, 4, 1000]);
   });
+
+  it('receives piece bodies straight into the buffer its sink names', async () => {
+    const wire = new ShoalWire('tcpIncoming');
+    const target = Buffer.alloc(300_000);
+    const asked: Array<[number, number, number]> = [];
+    wire.blockSink = (index, offset, length) => {
+      asked.push([index, offset, length]);
+      return index === 7 ? target.subarray(1000, 1000 + length) : undefined;
+    };
+    const delivered: Array<{ index: number; block: Uint8Array }> = [];
+    wire.on('piece', (index: number, _offset: number, block: Uint8Array) => delivered.push({ index, block }));
+    const body = Buffer.alloc(262_144);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) % 256;
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(7, 0);
+    header.writeUInt32BE(65_536, 4);
+    const other = Buffer.alloc(8);
+    other.writeUInt32BE(8, 0);
+    feed(wire, Buffer.concat([handshakeBytes(), frame(7, Buffer.concat([header, body])), frame(7, Buffer.concat([other, body.subarray(0, 100)]))]), 777);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked).toEqual([
+      [7, 65_536, 262_144],
+      [8, 0, 100],
+    ]);
+    expect(target.subarray(1000, 1000 + body.length)).toEqual(body);
+    expect(delivered.map((d) => d.index)).toEqual([7, 8]);
+    // The first block is the sink's buffer itself, not a copy.
+    expect(delivered[0]!.block.buffer).toBe(target.buffer);
+    expect(Buffer.from(delivered[1]!.block)).toEqual(body.subarray(0, 100));
+  });
 });
