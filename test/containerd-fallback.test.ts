@@ -16,8 +16,9 @@ import {
   sha256Hex,
   startRegistry,
   startShoalTracker,
+  waitFor,
 } from './harness/index.ts';
-import { type ShoalNode, startShoalNode } from './harness/shoal-node.ts';
+import { type ShoalNode, logLines, startShoalNode } from './harness/shoal-node.ts';
 
 describe('fallback when the swarm cannot serve', () => {
   let registry: Registry;
@@ -25,6 +26,8 @@ describe('fallback when the swarm cannot serve', () => {
   let deadTracker: string;
   /** A tracker with no endpoint for the test registry: its seeder tries https:// and fails. */
   let blindTracker: ShoalDaemon;
+  /** A tracker whose seeder reads the registry at a trickle: its swarm stalls. */
+  let slowTracker: ShoalDaemon;
   const nodes: ShoalNode[] = [];
 
   const blobBytes = () => image.config.size + image.layers.reduce((sum, l) => sum + l.size, 0);
@@ -34,12 +37,12 @@ describe('fallback when the swarm cannot serve', () => {
       .split('\n')
       .filter((l) => l.includes(`blobs/${image.layers[1]!.digest}`) && l.includes('containerd/')).length;
 
-  async function node(trackers: string[], fallback: 'origin' | 'none'): Promise<ShoalNode> {
+  async function node(trackers: string[], fallback: 'origin' | 'none', agentArgs: string[] = []): Promise<ShoalNode> {
     const started = await startShoalNode({
       trackers,
       upstreams: { [registry.host]: registry.url },
       registries: [registry.host],
-      agentArgs: ['--fallback', fallback],
+      agentArgs: ['--fallback', fallback, ...agentArgs],
     });
     nodes.push(started);
     return started;
@@ -55,11 +58,13 @@ describe('fallback when the swarm cannot serve', () => {
     image = await pushMultiLayerImage(registry, { bigLayerMiB: 4, repository: 'shoal/fallback', tag: 'v1' });
     deadTracker = `http://127.0.0.1:${await freePort()}`;
     blindTracker = await startShoalTracker();
+    slowTracker = await startShoalTracker({ args: ['--registry-endpoint', `${registry.host}=${registry.url}`, '--origin-rate', '32KB/s'] });
   });
 
   afterAll(async () => {
     for (const n of nodes) await n.stop();
     await blindTracker?.dispose();
+    await slowTracker?.dispose();
     await registry?.stop();
   });
 
@@ -93,5 +98,18 @@ describe('fallback when the swarm cannot serve', () => {
     const values = await scrapeMetrics(n.agent.url);
     expect(metric(values, 'shoal_agent_blob_bytes_total{source="origin"}')).toBe(blobBytes());
     expect(metric(values, 'shoal_agent_blob_bytes_total{source="seeder"}')).toBe(0);
+  });
+
+  it('--fallback none: a stalled swarm cuts the reader off instead of leaving it waiting', async () => {
+    const n = await node([slowTracker.url], 'none', ['--stall-timeout', '1s']);
+    const layer = image.layers[1]!;
+    // Headers go out with the first piece, which never comes: the connection is closed
+    // (containerd then tries the next host), never left hanging or finished short.
+    const read = fetch(`${n.agent.url}/v2/shoal/fallback/blobs/${layer.digest}?ns=${registry.host}`).then((res) => res.arrayBuffer());
+    await expect(read).rejects.toThrow();
+    await waitFor(() => logLines(n.agent, 'blob pull failed').length > 0, { what: 'the "blob pull failed" log line', timeoutMs: 5000 });
+    const [failed] = logLines(n.agent, 'blob pull failed');
+    expect(failed).toMatchObject({ digest: layer.digest, registry: registry.host, repository: 'shoal/fallback' });
+    expect(failed!.err).toMatch(/no origin to fall back to/);
   });
 });

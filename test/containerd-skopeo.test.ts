@@ -22,6 +22,7 @@ import {
   startRegistry,
   startShoalAgent,
   startShoalTracker,
+  waitFor,
 } from './harness/index.ts';
 import { logLines, writeUpstreamConfig } from './harness/shoal-node.ts';
 
@@ -104,6 +105,7 @@ describe('skopeo and plain HTTP clients through the agent', () => {
       expect(tail.body.equals(full.body.subarray(tailStart))).toBe(true);
 
       // One download served all three, and it completed.
+      await waitFor(() => logLines(slow, 'blob pulled').length > 0, { what: 'the "blob pulled" log line', timeoutMs: 5000 });
       expect(logLines(slow, 'blob pulled').filter((l) => l.digest === layer.digest)).toHaveLength(1);
       expect(logLines(slow, 'blob pull failed')).toEqual([]);
       const values = await scrapeMetrics(slow.url);
