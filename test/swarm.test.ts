@@ -5,6 +5,7 @@ import {
   makeTempDir,
   metric,
   removeDir,
+  runAllowFail,
   scrapeMetrics,
   sha256Hex,
   startShoalAgent,
@@ -65,6 +66,19 @@ describe('one blob swarmed from a seeder to six agents', () => {
     expect(fromPeers + fromSeeder).toBe(AGENTS * SIZE);
     expect(fromSeeder).toBeLessThanOrEqual(seederUploaded);
     expect(fromPeers).toBeGreaterThan((AGENTS - 2) * SIZE);
+  });
+
+  it('exposes metrics that promtool accepts', async () => {
+    for (const daemon of [tracker, agents[0]!]) {
+      const text = await (await fetch(`${daemon.url}/metrics`)).text();
+      const { stdout, stderr } = await runAllowFail('promtool', ['check', 'metrics'], { input: text });
+      // prom-client's default process metrics name three gauges *_total
+      // (nodejs_active_handles/requests/resources_total); every other finding is ours.
+      const problems = `${stdout}${stderr}`
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !/_nodejs_active_(handles|requests|resources)_total non-counter/.test(line));
+      expect(problems).toEqual([]);
+    }
   });
 
   it('serves a second request from the store, with ranges', async () => {
