@@ -74,6 +74,7 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
   #serving = false;
   #unsolicited = 0;
   #closed = false;
+  #corked = false;
   #lastReceivedAt = Date.now();
   downloadedBytes = 0;
   uploadedBytes = 0;
@@ -160,7 +161,18 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
       }
     });
     wire.on('data', (chunk: Uint8Array) => {
-      if (!this.#closed) socket.write(chunk);
+      if (this.#closed) return;
+      // Everything the wire emits in one tick goes out in one writev: a block's header with
+      // its body, a burst of requests as one segment.
+      if (!this.#corked) {
+        this.#corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          this.#corked = false;
+          socket.uncork();
+        });
+      }
+      socket.write(chunk);
     });
     socket.on('close', () => this.close());
     socket.on('error', () => this.close());
