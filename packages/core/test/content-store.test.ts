@@ -59,6 +59,22 @@ describe('ContentStore', () => {
     await store.stop();
   });
 
+  it('stores a piece hashed by the caller only when that hash is the metainfo one', async () => {
+    const store = new ContentStore({ root });
+    await store.start();
+    const blob = makeBlob(2 * PIECE);
+    const partial = await store.openPartial(blob.meta);
+    const hash0 = createHash('sha256').update(blob.piece(0)).digest();
+    await expect(partial.writeHashedPiece(1, blob.piece(1), hash0)).rejects.toMatchObject({ code: ErrorCode.PIECE_MISMATCH });
+    expect(partial.hasPiece(1)).toBe(false);
+    expect(await partial.writeHashedPiece(0, blob.piece(0), hash0)).toBe(true);
+    expect(await partial.writeHashedPiece(0, blob.piece(0), hash0)).toBe(false);
+    await partial.writeHashedPiece(1, blob.piece(1), createHash('sha256').update(blob.piece(1)).digest());
+    await partial.whenComplete();
+    expect(await readFile(store.pathOf(blob.digest))).toEqual(blob.bytes);
+    await store.stop();
+  });
+
   it('resumes after a clean stop without re-verifying, and re-verifies claims after a crash', async () => {
     const blob = makeBlob(4 * PIECE);
     let store = new ContentStore({ root });

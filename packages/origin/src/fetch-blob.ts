@@ -71,6 +71,14 @@ export interface FetchBlobOptions {
    * the event loop that receives the bytes; default: 'worker' from 64 MiB, 'main' below.
    */
   hashThread?: HashThread;
+  /**
+   * Whether this fetch checks the whole blob's sha256 against the digest (default true).
+   * False when the caller checks it anyway, so the bytes are not hashed twice: a
+   * PartialBlob does, before it publishes the blob (see {@link fillPartialFromOrigin}).
+   * Without the check no piece is held or read back, and the fetch resolves once every
+   * piece went through `onPiece`: nothing about the bytes is known to be right then.
+   */
+  checkDigest?: boolean;
   signal?: AbortSignal;
 }
 
@@ -177,7 +185,8 @@ class BlobFetch {
   readonly #controller: AbortController;
   readonly #stats: FetchBlobStats;
   readonly #what: string;
-  readonly #hasher: InOrderHasher;
+  /** The whole-blob hash; undefined when the caller checks the digest itself. */
+  readonly #hasher: InOrderHasher | undefined;
   readonly #pool: PiecePool;
   /** Errors thrown by the caller's onPiece: never retried. */
   readonly #callerErrors = new WeakSet<object>();
@@ -220,14 +229,17 @@ class BlobFetch {
     this.#concurrency = ranged ? Math.min(concurrency, this.#ranges.length) : 1;
     const thread = options.hashThread ?? (size >= DEFAULT_HASH_WORKER_MIN_SIZE ? 'worker' : 'main');
     this.#pool = new PiecePool(this.#pieceLength);
-    this.#hasher = new InOrderHasher({
-      size,
-      pieceLength: this.#pieceLength,
-      maxHeldBytes: this.#maxBuffer,
-      readPiece: options.readPiece,
-      thread,
-    });
-    controller.signal.addEventListener('abort', () => this.#hasher.fail(controller.signal.reason), { once: true });
+    this.#hasher =
+      options.checkDigest === false
+        ? undefined
+        : new InOrderHasher({
+            size,
+            pieceLength: this.#pieceLength,
+            maxHeldBytes: this.#maxBuffer,
+            readPiece: options.readPiece,
+            thread,
+          });
+    controller.signal.addEventListener('abort', () => this.#hasher?.fail(controller.signal.reason), { once: true });
   }
 
   async run(): Promise<void> {
@@ -236,6 +248,7 @@ class BlobFetch {
     if (this.#failure !== undefined) throw this.#failure;
     const signal = this.#controller.signal;
     if (signal.aborted) throw abortError(signal, this.#what);
+    if (!this.#hasher) return;
     const hex = await this.#hasher.finish();
     this.#stats.rereadBytes = this.#hasher.rereadBytes;
     if (hex !== digestHex(this.#digest)) {
@@ -251,7 +264,7 @@ class BlobFetch {
   #fail(err: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = err;
-    this.#hasher.fail(err);
+    this.#hasher?.fail(err);
     // Cancels every other range; their abort errors are not reported (the first error is).
     if (!this.#controller.signal.aborted) this.#controller.abort(err);
   }
@@ -262,6 +275,7 @@ class BlobFetch {
    * unless dropped pieces can be read back.
    */
   #mayStart(range: ByteRange): boolean {
+    if (!this.#hasher) return true;
     const hashed = this.#hasher.hashedBytes;
     return this.#options.readPiece !== undefined || range.start <= hashed || range.end - hashed <= this.#maxBuffer;
   }
@@ -272,7 +286,7 @@ class BlobFetch {
       const range = this.#ranges[this.#nextRange];
       if (range === undefined) return;
       if (!this.#mayStart(range)) {
-        await this.#hasher.waitForProgress();
+        await this.#hasher!.waitForProgress();
         continue;
       }
       this.#nextRange++;
@@ -297,7 +311,8 @@ class BlobFetch {
       this.#callerErrors.add(error);
       throw error;
     }
-    this.#hasher.add(index, piece, (returned) => this.#pool.release(returned));
+    if (this.#hasher) this.#hasher.add(index, piece, (returned) => this.#pool.release(returned));
+    else release();
   }
 
   /** Reads one range to its end, resuming after failures at the byte reached. */

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { BlobSource, PartialBlob, TokenBucket } from '@shoal/core';
+import { webcrypto } from 'node:crypto';
+import { type BlobSource, ErrorCode, type PartialBlob, ShoalError, type TokenBucket, isShoalError, shortDigest } from '@shoal/core';
 import { type FetchBlobStats, fetchBlob } from './fetch-blob.ts';
 import type { Origin } from './origin.ts';
 
@@ -15,35 +15,70 @@ export interface FillPartialOptions {
 
 /**
  * Fills a partial blob straight from its origin: the seeder's warm-up, and an agent's
- * fallback when the swarm cannot deliver.
+ * fallback when the swarm cannot deliver. Resolves once the blob is verified and published.
  *
  * Pieces whose hash the metainfo already knows (from the tracker) are checked against it;
  * for the others this node computes the hash from the origin's bytes, which is what makes
  * the seeder the authority for piece hashes. Either way the partial blob is published only
- * after the sha256 of all its bytes equals the digest, and fetchBlob fails (DIGEST_MISMATCH)
- * if the origin's bytes do not add up to the digest.
+ * after the sha256 of all its bytes equals the digest; when it does not, this rejects with
+ * DIGEST_MISMATCH and the blob's bytes are gone from the store.
+ *
+ * Each byte is hashed twice, the minimum: once for its piece hash, on the thread pool (the
+ * event loop only copies it there), and once for the whole blob, by the partial blob's hash
+ * thread reading what was written. The fetcher's own whole-blob check is off: it would hash
+ * every byte a third time.
  */
-export function fillPartialFromOrigin(
+export async function fillPartialFromOrigin(
   partial: PartialBlob,
   origin: Origin,
   source: BlobSource | undefined,
   options: FillPartialOptions = {},
 ): Promise<FetchBlobStats> {
   const { meta } = partial;
-  return fetchBlob(origin, meta.digest, source, {
+  const stats = await fetchBlob(origin, meta.digest, source, {
     size: meta.size,
     pieceLength: meta.pieceLength,
+    checkDigest: false,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-    readPiece: (index) => partial.read(meta.pieceOffset(index), meta.pieceSize(index)),
     onPiece: async (index, bytes) => {
       options.onBytes?.(bytes.length);
       if (partial.hasPiece(index)) return;
-      if (!meta.isKnown(index)) meta.setPieceHash(index, createHash('sha256').update(bytes).digest());
-      if (await partial.writePiece(index, bytes)) options.onStored?.(index);
-      // A peer's copy of this piece may be mid-write: the blob hash must not read it early.
-      else await partial.waitForPiece(index);
+      const hash = await pieceHash(bytes);
+      if (!meta.isKnown(index)) meta.setPieceHash(index, hash);
+      try {
+        if (await partial.writeHashedPiece(index, bytes, hash)) options.onStored?.(index);
+      } catch (err) {
+        if (!isShoalError(err, ErrorCode.PIECE_MISMATCH)) throw err;
+        throw new ShoalError(
+          ErrorCode.DIGEST_MISMATCH,
+          `blob ${shortDigest(meta.digest)}: piece ${index} from the ${origin.kind} origin does not match the sha256 the tracker published; ` +
+            'the origin serves other content under this digest (or the tracker read it from one that does)',
+          { cause: err, details: { digest: meta.digest, piece: index, origin: origin.kind } },
+        );
+      }
     },
   });
+  try {
+    await partial.whenComplete();
+  } catch (err) {
+    if (!isShoalError(err, ErrorCode.DIGEST_MISMATCH)) throw err;
+    const actual = err.details?.actual;
+    throw new ShoalError(
+      ErrorCode.DIGEST_MISMATCH,
+      `blob ${shortDigest(meta.digest)} from the ${origin.kind} origin: its ${meta.size} bytes hash to ${String(actual ?? 'another digest')}, ` +
+        `not ${meta.digest}; the origin serves other content under this digest, and nothing of it was kept`,
+      { cause: err, details: { digest: meta.digest, actual, size: meta.size, origin: origin.kind } },
+    );
+  }
+  return stats;
+}
+
+/**
+ * sha256 of a piece on libuv's thread pool (WebCrypto's digest is asynchronous there), so the
+ * event loop that receives the origin's bytes and serves peers only copies them.
+ */
+async function pieceHash(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes));
 }

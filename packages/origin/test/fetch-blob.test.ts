@@ -113,6 +113,26 @@ describe('fetchBlob over HTTP', () => {
     expect(err.message).toContain(digestOf(other));
   });
 
+  it('with checkDigest false leaves the digest to the caller: every piece once, none held or read back', async () => {
+    const blob = testBlob(300 * KiB);
+    const other = testBlob(300 * KiB, 2);
+    const s = await server((req, res) => serveBlob(req, res, other));
+    const sink = pieceSink(other);
+    const stats = await fetchBlob(new HttpOrigin(), digestOf(blob), { kind: 'url', url: `${s.url}/b` }, {
+      pieceLength: PIECE,
+      chunkSize: PIECE,
+      concurrency: 3,
+      maxBufferBytes: PIECE,
+      checkDigest: false,
+      onPiece: sink.onPiece,
+    });
+    sink.expectAll();
+    expect(stats.bytes).toBe(other.length);
+    expect(stats.rereadBytes).toBe(0);
+    // Only the pieces being filled are allocated: one per connection.
+    expect(stats.peakBufferedBytes).toBeLessThanOrEqual(3 * PIECE);
+  });
+
   it('maps 404 to BLOB_UNKNOWN without retrying', async () => {
     const s = await server((_req, res) => res.writeHead(404).end('no'));
     const digest = digestOf(Buffer.from('x'));

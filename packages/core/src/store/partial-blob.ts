@@ -141,6 +141,29 @@ export class PartialBlob extends EventEmitter {
     if (bytes.length !== size || !hashEquals(bytes, expected)) {
       throw new ShoalError(ErrorCode.PIECE_MISMATCH, `piece ${index} of ${this.meta.digest} does not match its sha256`);
     }
+    return this.#store(index, bytes);
+  }
+
+  /**
+   * Stores a piece whose sha256 the caller has just computed from these very bytes (`hash`),
+   * without hashing them again: the seeder, which derives piece hashes from the origin's
+   * bytes, and origin fetches that hash pieces off the event loop. `hash` must equal the
+   * metainfo's hash of the piece (PIECE_MISMATCH otherwise, nothing written). The whole blob
+   * is still checked against its digest before it is published.
+   */
+  async writeHashedPiece(index: number, bytes: Uint8Array, hash: Uint8Array): Promise<boolean> {
+    if (this.#state === 'failed') throw this.#failure!;
+    const size = this.meta.pieceSize(index);
+    if (this.have.get(index) || this.#writing.has(index)) return false;
+    const expected = this.meta.pieceHash(index);
+    if (!expected || bytes.length !== size || hash.length !== expected.length || !timingSafeEqual(hash, expected)) {
+      throw new ShoalError(ErrorCode.PIECE_MISMATCH, `piece ${index} of ${this.meta.digest} does not match its sha256`);
+    }
+    return this.#store(index, bytes);
+  }
+
+  async #store(index: number, bytes: Uint8Array): Promise<boolean> {
+    const size = this.meta.pieceSize(index);
     this.#writing.add(index);
     try {
       await this.#data.write(bytes, 0, size, this.meta.pieceOffset(index));
@@ -249,6 +272,7 @@ export class PartialBlob extends EventEmitter {
           throw new ShoalError(
             ErrorCode.DIGEST_MISMATCH,
             `blob assembled from verified pieces hashes to sha256:${hex}, not ${this.meta.digest}: the piece hashes are wrong`,
+            { details: { digest: this.meta.digest, actual: `sha256:${hex}` } },
           );
         }
         await this.#data.sync();
@@ -258,9 +282,10 @@ export class PartialBlob extends EventEmitter {
         this.emit('complete', this.paths.complete);
       } catch (err) {
         const error = err instanceof ShoalError ? err : new ShoalError(ErrorCode.STORE_CORRUPT, errorMessage(err), { cause: err });
-        this.fail(error);
+        // Files first, so that whoever learns of the failure finds nothing of the blob left.
         await rm(this.paths.data, { force: true }).catch(() => {});
         await rm(this.paths.pieces, { force: true }).catch(() => {});
+        this.fail(error);
       }
     })();
     return this.#completion;
