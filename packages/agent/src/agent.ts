@@ -15,7 +15,7 @@ import {
   sendMetrics,
 } from '@shoal/core';
 import { HttpOrigin, type Origin, RegistryOrigin, type RegistryCredentialsProvider } from '@shoal/origin';
-import { SwarmNode, TrackerClient } from '@shoal/swarm';
+import { SwarmNode, TrackerClient, TrackerReplicas } from '@shoal/swarm';
 import { BlobService } from './blob-service.ts';
 import { sendBlob } from './blob-response.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -28,7 +28,11 @@ export interface AgentOptions {
   /** Peer wire address. Default 0.0.0.0:6881. */
   peerHost?: string;
   peerPort?: number;
-  /** Tracker replica base URLs; empty to run without a tracker (origin only). */
+  /**
+   * Tracker replicas: base URLs and `dns+http://<name>:<port>` names (a headless Service,
+   * resolved now and then to one replica per address), or a function returning the current
+   * base URLs. Empty to run without a tracker (origin only).
+   */
   trackers: readonly string[] | (() => readonly string[]);
   storeDir: string;
   /** Bytes the store may use (0: unbounded). */
@@ -66,6 +70,8 @@ export class Agent {
   readonly metrics: AgentMetrics;
   readonly blobs: BlobService;
   readonly #options: AgentOptions;
+  /** The tracker replicas, when named by URL or DNS (resolved and refreshed while running). */
+  readonly #replicas: TrackerReplicas | undefined;
   readonly #log: Logger;
   readonly #httpOrigin = new HttpOrigin();
   readonly #registryOrigin: RegistryOrigin;
@@ -102,10 +108,12 @@ export class Agent {
     });
     const trackers = options.trackers;
     const hasTrackers = typeof trackers === 'function' || trackers.length > 0;
+    if (typeof trackers !== 'function' && hasTrackers) this.#replicas = new TrackerReplicas({ specs: trackers, logger: this.#log });
+    const replicas = this.#replicas;
     this.blobs = new BlobService({
       store: this.store,
       node: this.node,
-      tracker: hasTrackers ? new TrackerClient(trackers) : undefined,
+      tracker: hasTrackers ? new TrackerClient(replicas ? () => replicas.list() : trackers) : undefined,
       originFor: (source) => this.#originFor(source),
       ...(options.stallMs ? { stallMs: options.stallMs } : {}),
       ...(options.maxPeersPerBlob ? { maxPeers: options.maxPeersPerBlob } : {}),
@@ -139,6 +147,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.store.start();
     await this.node.start();
+    await this.#replicas?.start();
     const http = createServer((req, res) => {
       this.#route(req, res).catch((err: unknown) => {
         if (!isShoalError(err, ErrorCode.ABORTED)) this.#log.warn({ err: errorMessage(err), method: req.method, url: redactQuery(req.url) }, 'request failed');
@@ -166,6 +175,7 @@ export class Agent {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
     await this.blobs.stop();
+    this.#replicas?.stop();
     await this.node.stop();
     await this.store.stop();
   }

@@ -86,6 +86,7 @@ export class BlobDownload extends EventEmitter {
         node: options.node,
         swarm: this.swarm,
         downloaded: () => this.bytes.peer + this.bytes.seeder + this.bytes.origin,
+        onReplicaChange: () => void this.#joinReplica(options.tracker!),
         logger: options.logger,
       });
       this.#announcer.start();
@@ -136,6 +137,14 @@ export class BlobDownload extends EventEmitter {
         this.swarm.updateMetainfo(next);
       } catch (err) {
         if (this.#closed) return;
+        if (isShoalError(err, ErrorCode.DIGEST_MISMATCH)) {
+          // The seeder found that the origin's bytes are not this blob. The piece hashes it
+          // published were computed from those bytes, so the pieces checked against them
+          // are worthless: drop them, and fail (another node's fetch would meet the same
+          // bytes; the next request asks the tracker afresh).
+          this.#fail(err, true);
+          return;
+        }
         if (!isShoalError(err, ErrorCode.TRACKER_UNAVAILABLE)) {
           // The seeder's warm-up failed (origin down, wrong bytes): only the origin can help.
           this.#startFallback(`tracker: ${errorMessage(err)}`);
@@ -143,6 +152,24 @@ export class BlobDownload extends EventEmitter {
         }
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
+    }
+  }
+
+  /**
+   * Announces now reach another replica (the owner failed, or is back). That replica learns
+   * of the blob, warms it and seeds it only when asked for its metainfo: ask, so that the
+   * swarm has a seeder again even when every node already has all the piece hashes.
+   */
+  async #joinReplica(tracker: TrackerClient): Promise<void> {
+    if (this.#closed || this.complete) return;
+    try {
+      const meta = await tracker.metainfo(this.partial.meta.digest, {
+        ...(this.#options.source ? { source: this.#options.source } : {}),
+        signal: this.#abort.signal,
+      });
+      this.swarm.updateMetainfo(meta);
+    } catch (err) {
+      if (!this.#closed) this.#log.warn({ err: errorMessage(err) }, 'the new tracker replica cannot serve the blob');
     }
   }
 
@@ -174,12 +201,15 @@ export class BlobDownload extends EventEmitter {
     );
   }
 
-  #fail(err: Error): void {
+  /** Fails the download; with `discard`, its pieces go too (they cannot be trusted). */
+  #fail(err: Error, discard = false): void {
     if (this.#closed) return;
     this.#log.error({ err: err.message }, 'download failed');
     this.partial.fail(err);
     this.emit('failed', err);
-    void this.close();
+    void this.close()
+      .then(() => (discard ? this.partial.discard() : undefined))
+      .catch(() => {});
   }
 
   /** Stops swarming (the stored blob, complete or partial, stays). */

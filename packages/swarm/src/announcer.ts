@@ -13,6 +13,12 @@ export interface AnnouncerOptions {
   eagerIntervalMs?: number;
   /** Longest period between announces (default 30 s; the tracker may ask for less). */
   maxIntervalMs?: number;
+  /**
+   * Called when announces start going to another replica than before (the owner failed, or
+   * came back): that replica may not know the blob yet, and only a metainfo request makes it
+   * warm the blob and join the swarm as a seeder.
+   */
+  onReplicaChange?: (replica: string, previous: string) => void;
   logger?: Logger;
 }
 
@@ -57,6 +63,8 @@ export class Announcer {
   readonly #abort = new AbortController();
   lastError: string | undefined;
   announces = 0;
+  /** The replica that answered the last announce. */
+  replica: string | undefined;
 
   constructor(options: AnnouncerOptions) {
     this.#options = options;
@@ -99,6 +107,12 @@ export class Announcer {
       );
       if (sendCompleted) this.#completedSent = true;
       this.announces++;
+      const previous = this.replica;
+      this.replica = result.replica;
+      if (previous !== undefined && previous !== result.replica) {
+        this.#log.info({ replica: result.replica, previous }, 'announcing to another tracker replica');
+        this.#options.onReplicaChange?.(result.replica, previous);
+      }
       this.lastError = undefined;
       if (!swarm.complete) node.addPeers(swarm, result.peers);
       // Few peers, or peers with nothing new: ask again soon.

@@ -7,4 +7,5 @@ export * from './request-policy.ts';
 export * from './seed-offers.ts';
 export * from './swarm-node.ts';
 export * from './tracker-client.ts';
+export * from './tracker-replicas.ts';
 export * from './wire.ts';

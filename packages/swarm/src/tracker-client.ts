@@ -30,6 +30,25 @@ export interface AnnounceResult {
   peers: string[];
   complete: number;
   incomplete: number;
+  /** The replica that answered (base URL). */
+  replica: string;
+}
+
+/** Where a blob's warm-up stands at the replica that answered (the `X-Shoal-Seed-State` header). */
+export type SeedState = 'warming' | 'seeding' | 'failed';
+
+/** A metainfo answer with the replica's warm-up state, for preheat progress. */
+export interface SeedStatus {
+  meta: Metainfo;
+  state: SeedState | undefined;
+  replica: string;
+}
+
+export interface TrackerClientOptions {
+  /** How long a replica that failed is tried after the others (default 10 s). */
+  downMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
 }
 
 export interface MetainfoQuery {
@@ -48,23 +67,48 @@ export const DEFAULT_NUMWANT = 50;
 const MAX_RESPONSE_BYTES = 64 << 20;
 
 /**
+ * Errors with which a replica answers for the blob itself: any replica would say the same
+ * (they share the origins), so they are final. Anything else from a replica (unreachable, 5xx
+ * without one of these, a full store) sends the request to the next replica.
+ */
+const BLOB_ANSWERS: ReadonlySet<string> = new Set([
+  ErrorCode.BLOB_UNKNOWN,
+  ErrorCode.DIGEST_MISMATCH,
+  ErrorCode.ORIGIN_UNAVAILABLE,
+  ErrorCode.ORIGIN_UNAUTHORIZED,
+  ErrorCode.INVALID_ARGUMENT,
+  ErrorCode.INVALID_DIGEST,
+  ErrorCode.INVALID_METAINFO,
+]);
+
+/**
  * Talks to the tracker replicas: BitTorrent HTTP announces and the metainfo endpoint. Each
  * digest goes to its owner first (rendezvous hashing over the replica list) and fails over
- * to the next replica on connection errors and 5xx answers.
+ * to the next replica when one is unreachable or fails; a replica that failed is tried after
+ * the others for a while (`downMs`), so a dead owner costs one timeout, not one per request.
  */
 export class TrackerClient {
   readonly #replicas: () => readonly string[];
+  readonly #downMs: number;
+  readonly #now: () => number;
+  /** Replicas that failed, and until when they are tried last. */
+  readonly #downUntil = new Map<string, number>();
 
   /** @param replicas tracker base URLs, or a function returning the current list (DNS discovery) */
-  constructor(replicas: readonly string[] | (() => readonly string[])) {
+  constructor(replicas: readonly string[] | (() => readonly string[]), options: TrackerClientOptions = {}) {
     this.#replicas = typeof replicas === 'function' ? replicas : () => replicas;
+    this.#downMs = options.downMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
   }
 
-  /** Replicas in the order this digest tries them. */
+  /** Replicas in the order this digest tries them: by rendezvous rank, replicas that just failed last. */
   replicasFor(digest: Digest): string[] {
     const replicas = this.#replicas().map((url) => url.replace(/\/+$/, ''));
     if (replicas.length === 0) throw new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, 'no tracker configured');
-    return rankReplicas(digest, replicas);
+    const ranked = rankReplicas(digest, replicas);
+    const now = this.#now();
+    const down = (replica: string) => (this.#downUntil.get(replica) ?? 0) > now;
+    return [...ranked.filter((r) => !down(r)), ...ranked.filter(down)];
   }
 
   async announce(params: AnnounceParams, signal?: AbortSignal): Promise<AnnounceResult> {
@@ -80,12 +124,20 @@ export class TrackerClient {
     ];
     if (params.event) query.push(`event=${params.event}`);
     return this.#withFailover(params.meta.digest, async (base) => {
-      const body = await fetchBytes(`${base}/announce?${query.join('&')}`, signal, 10_000);
-      return parseAnnounce(body);
+      const { body } = await fetchBytes(`${base}/announce?${query.join('&')}`, signal, 10_000);
+      return { ...parseAnnounce(body), replica: base };
     });
   }
 
   async metainfo(digest: Digest, query: MetainfoQuery = {}): Promise<Metainfo> {
+    return (await this.seedStatus(digest, query)).meta;
+  }
+
+  /**
+   * The metainfo, with the answering replica's warm-up state: asking starts the warm-up there
+   * (the owner, or the next replica when the owner is down).
+   */
+  async seedStatus(digest: Digest, query: MetainfoQuery = {}): Promise<SeedStatus> {
     const search = new URLSearchParams();
     if (query.source) search.set('source', encodeSource(query.source));
     if (query.knownAbove !== undefined) {
@@ -95,14 +147,19 @@ export class TrackerClient {
     const suffix = search.size > 0 ? `?${search}` : '';
     const timeout = 15_000 + (query.knownAbove !== undefined ? (query.waitSeconds ?? 20) * 1000 : 0);
     return this.#withFailover(digest, async (base) => {
-      const body = await fetchBytes(`${base}/v1/metainfo/${digest}${suffix}`, query.signal, timeout);
+      const { body, headers } = await fetchBytes(`${base}/v1/metainfo/${digest}${suffix}`, query.signal, timeout);
       let json: unknown;
       try {
         json = JSON.parse(body.toString('utf8'));
       } catch {
         throw new ShoalError(ErrorCode.INVALID_METAINFO, `tracker ${base} sent metainfo that is not JSON`);
       }
-      return Metainfo.fromJSON(json, digest);
+      const state = headers['x-shoal-seed-state'];
+      return {
+        meta: Metainfo.fromJSON(json, digest),
+        state: state === 'warming' || state === 'seeding' || state === 'failed' ? state : undefined,
+        replica: base,
+      };
     });
   }
 
@@ -110,11 +167,14 @@ export class TrackerClient {
     const failures: string[] = [];
     for (const base of this.replicasFor(digest)) {
       try {
-        return await attempt(base);
+        const result = await attempt(base);
+        this.#downUntil.delete(base);
+        return result;
       } catch (err) {
         // Answers about the blob itself (unknown, bad metainfo, unauthorized) are final;
         // only an unreachable or failing replica sends us to the next one.
         if (!(err instanceof ShoalError) || err.code !== ErrorCode.TRACKER_UNAVAILABLE) throw err;
+        this.#downUntil.set(base, this.#now() + this.#downMs);
         failures.push(`${base}: ${err.message}`);
       }
     }
@@ -122,7 +182,11 @@ export class TrackerClient {
   }
 }
 
-async function fetchBytes(url: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<Buffer> {
+async function fetchBytes(
+  url: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<{ body: Buffer; headers: Record<string, string | string[] | undefined> }> {
   let response;
   try {
     response = await request(url, { signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
@@ -148,28 +212,35 @@ async function fetchBytes(url: string, signal: AbortSignal | undefined, timeoutM
     throw new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, errorMessage(err), { cause: err });
   }
   const body = Buffer.concat(chunks);
-  if (response.statusCode >= 500) {
-    throw new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, `tracker answered ${response.statusCode}: ${body.toString('utf8', 0, 200)}`);
-  }
   if (response.statusCode >= 400) {
-    const message = errorBody(body) ?? `tracker answered ${response.statusCode}`;
+    const error = errorBody(body);
+    // The replica's own verdict on the blob (the seeder found the origin's bytes wrong, the
+    // origin refused it) is final; other failures of a replica send us to the next one.
+    if (error?.code !== undefined && BLOB_ANSWERS.has(error.code)) {
+      throw new ShoalError(error.code as ErrorCode, error.message ?? `tracker answered ${response.statusCode}`);
+    }
+    if (response.statusCode >= 500) {
+      throw new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, `tracker answered ${response.statusCode}: ${error?.message ?? body.toString('utf8', 0, 200)}`);
+    }
     const code =
       response.statusCode === 404
         ? ErrorCode.BLOB_UNKNOWN
         : response.statusCode === 401 || response.statusCode === 403
           ? ErrorCode.ORIGIN_UNAUTHORIZED
-          : response.statusCode === 502
-            ? ErrorCode.ORIGIN_UNAVAILABLE
-            : ErrorCode.INVALID_ARGUMENT;
-    throw new ShoalError(code, message);
+          : ErrorCode.INVALID_ARGUMENT;
+    throw new ShoalError(code, error?.message ?? `tracker answered ${response.statusCode}`);
   }
-  return body;
+  return { body, headers: response.headers };
 }
 
-function errorBody(body: Buffer): string | undefined {
+function errorBody(body: Buffer): { code?: string; message?: string } | undefined {
   try {
-    const json = JSON.parse(body.toString('utf8')) as { error?: { message?: string } };
-    return json.error?.message;
+    const json = JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } };
+    if (typeof json.error !== 'object' || json.error === null) return undefined;
+    return {
+      ...(typeof json.error.code === 'string' ? { code: json.error.code } : {}),
+      ...(typeof json.error.message === 'string' ? { message: json.error.message } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -181,7 +252,7 @@ function percentEncode(bytes: Uint8Array): string {
   return out;
 }
 
-function parseAnnounce(body: Buffer): AnnounceResult {
+function parseAnnounce(body: Buffer): Omit<AnnounceResult, 'replica'> {
   let decoded: Record<string, unknown>;
   try {
     decoded = bencode.decode(body) as Record<string, unknown>;

@@ -11,7 +11,7 @@ export function agentCommand(): Command {
     .description('run the node agent: artifact endpoint, registry mirror for containerd, swarm peer')
     .addOption(option('--listen <host:port>', 'HTTP address (artifacts, registry mirror, metrics)').default('0.0.0.0:5000').argParser(parseListen))
     .addOption(option('--peer-port <port>', 'peer wire port').default(6881).argParser(parsePort))
-    .addOption(option('--tracker <urls>', 'tracker base URLs, comma-separated (none: origin only)').default(''))
+    .addOption(option('--tracker <urls>', 'tracker replicas, comma-separated: base URLs, or dns+http://<headless service>:<port> resolved to one replica per address (none: origin only)').default(''))
     .addOption(option('--store <dir>', 'content store directory').default('/var/lib/shoal'))
     .addOption(option('--store-capacity <bytes>', 'bytes the store may use, 0 for no bound (e.g. 200Gi)').default(0).argParser(parseBytes))
     .addOption(option('--download-rate <bytes/s>', 'node-wide download limit, 0 for none').default(0).argParser(parseBytes))
