@@ -15,6 +15,7 @@ export * from './registry/registry-origin.ts';
 export * from './registry/registry-client.ts';
 export * from './registry/manifest.ts';
 export * from './registry/credentials.ts';
+export * from './registry/image-reference.ts';
 export { canonicalRegistry, normalizeRepository, checkReference, DOCKER_HUB, DOCKER_HUB_ENDPOINT } from './registry/names.ts';
 export { parseWwwAuthenticate, type AuthChallenge } from './registry/www-authenticate.ts';
 export { redactUrl, isRetryable } from './http-errors.ts';
