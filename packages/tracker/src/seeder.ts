@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BlobSource,
@@ -120,19 +120,29 @@ export class Seeder {
   readonly #options: SeederOptions;
   readonly #log: Logger;
   readonly #blobs = new Map<Digest, Promise<SeededBlob>>();
+  /** The store pin of each entry of #blobs: a blob warming or seeded is never evicted. */
+  readonly #pins = new Map<Promise<SeededBlob>, () => void>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #onEvict: (digest: Digest) => void;
   #stopped = false;
 
   constructor(options: SeederOptions) {
     this.#options = options;
     this.#log = options.logger;
     const idleMs = options.idleMs ?? 600_000;
-    this.#sweep = setInterval(() => this.#announceAndSweep(idleMs), 15_000);
+    this.#sweep = setInterval(() => this.#announceAndSweep(idleMs), Math.min(15_000, Math.max(1000, idleMs / 2)));
     this.#sweep.unref();
+    // An evicted blob's metainfo goes with it (it is recomputed if the blob comes back).
+    this.#onEvict = (digest) => void rm(this.#metainfoPath(digest), { force: true }).catch(() => {});
+    options.store.on('evict', this.#onEvict);
   }
 
   get #metainfoDir(): string {
     return join(this.#options.store.root, 'metainfo');
+  }
+
+  #metainfoPath(digest: Digest): string {
+    return join(this.#metainfoDir, `${digestHex(digest)}.json`);
   }
 
   isSeederPeer(peerId: string): boolean {
@@ -154,8 +164,13 @@ export class Seeder {
     if (this.#stopped) return Promise.reject(new ShoalError(ErrorCode.ABORTED, 'seeder is stopping'));
     const existing = this.#blobs.get(digest);
     if (existing) return existing;
+    // Pinned from before its store space is reserved until it stops seeding: eviction makes
+    // room with idle blobs only, never with one an agent may be pulling.
+    const unpin = this.#options.store.pin(digest);
+    this.#options.store.touch(digest);
     const starting = this.#start(digest, source);
     this.#blobs.set(digest, starting);
+    this.#pins.set(starting, unpin);
     starting.then(
       (blob) => {
         blob.once('state', (state: SeededState) => {
@@ -171,6 +186,8 @@ export class Seeder {
 
   #forget(digest: Digest, entry: Promise<SeededBlob>): void {
     if (this.#blobs.get(digest) === entry) this.#blobs.delete(digest);
+    this.#pins.get(entry)?.();
+    this.#pins.delete(entry);
   }
 
   async #start(digest: Digest, source: BlobSource | undefined): Promise<SeededBlob> {
@@ -309,6 +326,8 @@ export class Seeder {
           if (idle && blob.state === 'seeding') {
             this.#announce(blob, 'stopped');
             blob.swarm.close();
+            // Last used now: least recently used first when the store must make room.
+            this.#options.store.touch(digest);
             this.#forget(digest, entry);
             return;
           }
@@ -322,8 +341,11 @@ export class Seeder {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#sweep);
+    this.#options.store.off('evict', this.#onEvict);
     for (const blob of await this.list()) blob.swarm.close();
     this.#blobs.clear();
+    for (const unpin of this.#pins.values()) unpin();
+    this.#pins.clear();
   }
 }
 

@@ -13,10 +13,12 @@ import {
   sendJson,
   sendMetrics,
 } from '@shoal/core';
-import type { Origin } from '@shoal/origin';
-import { SwarmNode } from '@shoal/swarm';
+import { type Origin, RegistryClient } from '@shoal/origin';
+import { SwarmNode, TrackerClient, TrackerReplicas } from '@shoal/swarm';
 import { AnnounceServer } from './announce-server.ts';
+import { LocalWarmer, ReplicaWarmer } from './blob-warmers.ts';
 import { TrackerMetrics } from './metrics.ts';
+import { PreheatService } from './preheat-service.ts';
 import { Seeder } from './seeder.ts';
 
 export interface TrackerOptions {
@@ -31,7 +33,20 @@ export interface TrackerOptions {
   storeDir: string;
   /** Bytes the seeder store may use (0: unbounded). */
   storeCapacity?: number;
+  /** Fractions of the capacity at which eviction starts and down to which it frees (default 0.9, 0.8). */
+  storeHighWatermark?: number;
+  storeLowWatermark?: number;
+  /** Origins in the order the seeder tries them. */
   origins: readonly Origin[];
+  /**
+   * Every tracker replica, this one included (base URLs and `dns+http://<name>:<port>`), as
+   * agents get them. Preheat warms each blob at its owner; empty: this tracker is the only one.
+   */
+  replicas?: readonly string[];
+  /** Reads image manifests for preheat (share the registry origin's: credentials, token cache). Default: anonymous. */
+  registry?: RegistryClient;
+  /** A seeded blob with no peers for this long stops seeding and may be evicted (default 10 min). */
+  seedIdleMs?: number;
   /** Seconds between announces asked of agents (default 30). */
   announceIntervalSeconds?: number;
   /** Ranged requests per blob warm-up (default 8). */
@@ -57,6 +72,8 @@ export class Tracker {
   readonly metrics: TrackerMetrics;
   #announce: AnnounceServer | undefined;
   #seeder: Seeder | undefined;
+  #preheat: PreheatService | undefined;
+  #replicas: TrackerReplicas | undefined;
   #http: Server | undefined;
   readonly #options: TrackerOptions;
   readonly #log: Logger;
@@ -68,6 +85,8 @@ export class Tracker {
     this.store = new ContentStore({
       root: options.storeDir,
       ...(options.storeCapacity ? { capacity: options.storeCapacity } : {}),
+      ...(options.storeHighWatermark ? { highWatermark: options.storeHighWatermark } : {}),
+      ...(options.storeLowWatermark ? { lowWatermark: options.storeLowWatermark } : {}),
       logger: this.#log,
     });
     this.node = new SwarmNode({
@@ -118,10 +137,21 @@ export class Tracker {
       advertiseHost: this.#options.advertiseHost,
       ...(this.#options.fetchConcurrency ? { fetchConcurrency: this.#options.fetchConcurrency } : {}),
       ...(this.#options.originRate ? { originRate: new TokenBucket(this.#options.originRate) } : {}),
+      ...(this.#options.seedIdleMs ? { idleMs: this.#options.seedIdleMs } : {}),
       observer: this.metrics.observer,
       logger: this.#log,
     });
     seederRef.current = this.#seeder;
+    const replicas = this.#options.replicas?.length ? new TrackerReplicas({ specs: this.#options.replicas, logger: this.#log }) : undefined;
+    await replicas?.start();
+    this.#replicas = replicas;
+    this.#preheat = new PreheatService({
+      warmer: replicas ? new ReplicaWarmer(new TrackerClient(() => replicas.list())) : new LocalWarmer(this.#seeder),
+      registry: this.#options.registry ?? new RegistryClient(),
+      ...(replicas ? { peers: () => replicas.list() } : {}),
+      logger: this.#log,
+    });
+    this.#preheat.start();
     const http = createServer((req, res) => {
       this.#route(req, res).catch((err: unknown) => {
         this.#log.error({ err: errorMessage(err), url: req.url }, 'request failed');
@@ -148,6 +178,8 @@ export class Tracker {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
+    this.#preheat?.stop();
+    this.#replicas?.stop();
     await this.#seeder?.stop();
     this.#announce?.close();
     await this.node.stop();
@@ -163,6 +195,7 @@ export class Tracker {
     if (path === '/announce') return this.announceServer.handle(req, res);
     if (path.startsWith('/v1/metainfo/')) return this.#metainfo(res, path, query);
     if (path === '/v1/blobs') return this.#blobs(res);
+    if (path === '/v1/preheat' || path.startsWith('/v1/preheat/')) return this.#preheat!.handle(req, res, path, query);
     if (path === '/metrics') return sendMetrics(res, this.metrics.registry);
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz') return sendJson(res, this.#ready ? 200 : 503, { ready: this.#ready });
