@@ -38,6 +38,13 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host, port: parsePort(value.slice(split + 1)) };
 }
 
+/** A fraction in (0, 1], e.g. a store watermark. */
+export function parseFraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`"${value}" is not a fraction in (0, 1], e.g. 0.9`);
+  return n;
+}
+
 export function parseDuration(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
   if (!match) throw new InvalidArgumentError(`"${value}" is not a duration (examples: 500ms, 15s, 2m)`);

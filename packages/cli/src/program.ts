@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { agentCommand } from './commands/agent.ts';
 import { demoCommand } from './commands/demo.ts';
+import { preheatCommand } from './commands/preheat.ts';
 import { pullCommand } from './commands/pull.ts';
 import { trackerCommand } from './commands/tracker.ts';
 
@@ -15,5 +16,6 @@ export function program(): Command {
     .addCommand(trackerCommand())
     .addCommand(agentCommand())
     .addCommand(pullCommand())
+    .addCommand(preheatCommand())
     .addCommand(demoCommand());
 }

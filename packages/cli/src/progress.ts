@@ -4,7 +4,7 @@
  */
 export class ProgressBar {
   readonly #label: string;
-  readonly #total: number;
+  #total: number;
   readonly #stream = process.stderr;
   readonly #enabled: boolean;
   readonly #started = performance.now();
@@ -24,6 +24,12 @@ export class ProgressBar {
       this.#lastDraw = now;
       this.#draw();
     }
+  }
+
+  /** Sets the bytes done (and the total, when it became known or grew). */
+  update(done: number, total = this.#total): void {
+    this.#total = total;
+    this.add(done - this.#done);
   }
 
   finish(): void {

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { DirectoryOrigin, HttpOrigin, type Origin, RegistryOrigin, fileCredentialsProvider } from '@shoal/origin';
 import { Tracker } from '@shoal/tracker';
 import { daemonLogger } from '../logging.ts';
-import { collectEndpoint, option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
+import { collectEndpoint, option, parseBytes, parseDuration, parseFraction, parseListen, parsePort } from '../options.ts';
 import { runUntilSignal } from '../run.ts';
+import { buildTrackerOrigins } from '../tracker-origins.ts';
 
 export function trackerCommand(): Command {
   return new Command('tracker')
@@ -13,7 +13,19 @@ export function trackerCommand(): Command {
     .addOption(option('--advertise-host <host>', 'address agents dial to reach the seeder (the pod IP)').default('127.0.0.1'))
     .addOption(option('--store <dir>', 'seeder store directory').default('/var/lib/shoal-tracker'))
     .addOption(option('--store-capacity <bytes>', 'bytes the store may use, 0 for no bound (e.g. 500Gi)').default(0).argParser(parseBytes))
+    .addOption(option('--store-high-watermark <fraction>', 'fraction of the capacity at which idle blobs are evicted').default(0.9).argParser(parseFraction))
+    .addOption(option('--store-low-watermark <fraction>', 'fraction of the capacity eviction frees down to').default(0.8).argParser(parseFraction))
+    .addOption(option('--seed-idle <duration>', 'a blob with no peers for this long stops seeding (and may then be evicted)').default(600_000).argParser(parseDuration))
+    .addOption(option('--replicas <urls>', 'every tracker replica, comma-separated: base URLs, or dns+http://<headless service>:<port> (preheat warms each blob at its owner)').default(''))
     .addOption(option('--origin-dir <dir>', 'serve blobs from a directory (an OCI layout or files named by digest)'))
+    .addOption(option('--s3-bucket <name>', 'serve blobs from an S3 bucket (and s3 sources)'))
+    .addOption(option('--s3-endpoint <url>', "S3 API endpoint, e.g. http://minio:9000 (default: AWS's for the region)"))
+    .addOption(option('--s3-region <region>', 'S3 region, for signing').default('us-east-1'))
+    .addOption(option('--s3-key-template <template>', 'object key of a blob: {hex}, {hex2}, {digest} (default: the registry layout docker/registry/v2/blobs/sha256/{hex2}/{hex}/data)'))
+    .addOption(option('--s3-addressing <style>', 'path (endpoint/bucket/key) or virtual (bucket.endpoint/key); default virtual on amazonaws.com, else path').choices(['path', 'virtual']))
+    .addOption(option('--s3-access-key-id <id>', 'S3 access key id (prefer the environment twin)'))
+    .addOption(option('--s3-secret-access-key <key>', 'S3 secret access key (prefer the environment twin: flags show in ps)'))
+    .addOption(option('--s3-session-token <token>', 'S3 session token, for temporary credentials'))
     .addOption(option('--origin-url <url>', 'serve blobs from <url>/<digest>, or a template with {digest}, {hex}, {hex2}'))
     .addOption(option('--registry-endpoint <registry=url>', 'base URL of a registry, e.g. docker.io=https://mirror.internal (repeatable; default https://<registry>)').argParser(collectEndpoint).default({}))
     .addOption(option('--credentials <file>', 'registry credentials (JSON: {"registries": {host: {username, password}}} or a Docker config with "auths"); re-read when it changes'))
@@ -24,15 +36,7 @@ export function trackerCommand(): Command {
     .addOption(option('--log-level <level>', 'log level').default('info'))
     .action(async (opts) => {
       const logger = daemonLogger('tracker', opts.logLevel);
-      const origins: Origin[] = [];
-      if (opts.originDir) origins.push(new DirectoryOrigin({ root: opts.originDir }));
-      origins.push(new HttpOrigin(opts.originUrl ? { baseUrl: opts.originUrl } : {}));
-      origins.push(
-        new RegistryOrigin({
-          endpoints: opts.registryEndpoint,
-          ...(opts.credentials ? { credentials: fileCredentialsProvider(opts.credentials) } : {}),
-        }),
-      );
+      const { origins, registry } = buildTrackerOrigins(opts);
       const tracker = new Tracker({
         host: opts.listen.host,
         port: opts.listen.port,
@@ -40,7 +44,12 @@ export function trackerCommand(): Command {
         advertiseHost: opts.advertiseHost,
         storeDir: opts.store,
         storeCapacity: opts.storeCapacity,
+        storeHighWatermark: opts.storeHighWatermark,
+        storeLowWatermark: opts.storeLowWatermark,
+        seedIdleMs: opts.seedIdle,
         origins,
+        registry,
+        replicas: String(opts.replicas).split(',').map((s: string) => s.trim()).filter(Boolean),
         announceIntervalSeconds: Math.max(1, Math.round(opts.announceInterval / 1000)),
         fetchConcurrency: opts.fetchConcurrency,
         originRate: opts.originRate,
