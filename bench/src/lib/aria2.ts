@@ -65,18 +65,32 @@ export interface MakeTorrentOptions {
 
 /** Options for {@link startAria2}. */
 export interface Aria2Options {
-  torrent: Torrent;
+  /** One torrent, or several downloaded side by side by one client (one node's image layers). */
+  torrent: Torrent | Torrent[];
   /**
    * `seed`: `dir` must already hold the payload (`dir/<torrent.name>`); seeds until stopped.
-   * `leech`: downloads into `dir` (default: a fresh temp dir), exits when complete.
+   * `leech`: downloads into `dir` (default: a fresh temp dir), exits when complete (or, with
+   * `keepSeeding`, seeds on until stopped).
    */
   mode: 'seed' | 'leech';
   dir?: string;
   /** aria2 rate syntax, e.g. `25M` (bytes/s). Default unlimited. */
   uploadLimit?: string;
   downloadLimit?: string;
-  /** Kill the client after this many seconds (via coreutils `timeout`); default 600. */
+  /** Kill the client after this many seconds (via coreutils `timeout`); default 600; 0: no limit, aria2c runs as the process itself. */
   timeoutSec?: number;
+  /** The address it listens and connects from (default 127.0.0.1). */
+  host?: string;
+  /** Leechers: keep seeding after the download, as a Shoal agent does, until stopped. */
+  keepSeeding?: boolean;
+  /**
+   * Leechers: append `<unix seconds> <file>` to this file when a download completes (before
+   * seeding), through aria2's --on-bt-download-complete hook: when completion is wanted
+   * while the client seeds on.
+   */
+  completionLog?: string;
+  /** Runs aria2c under this command prefix, e.g. `['ip', 'netns', 'exec', 'ns1']`. */
+  prefix?: string[];
   /**
    * Seeders: skip hashing the payload at start (default true: the harness made the file,
    * and hashing 512 MiB costs seconds). Set false to exercise aria2's own check.
@@ -197,6 +211,10 @@ async function startTrackerOnce(opts: { infoHashes?: string[]; readyTimeoutMs?: 
   return tracker;
 }
 
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
 function percentEncodeHex(hex: string): string {
   return [...Buffer.from(hex, 'hex')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 }
@@ -254,8 +272,10 @@ export async function startAria2(opts: Aria2Options): Promise<Aria2Peer> {
   const dir = opts.dir ?? (await makeTempDir(`aria2-${opts.mode}`));
   await mkdir(dir, { recursive: true });
   const port = await freePort();
+  const torrents = Array.isArray(opts.torrent) ? opts.torrent : [opts.torrent];
+  if (torrents.length === 0) throw new Error('startAria2: no torrent');
   const args = [
-    '--interface=127.0.0.1',
+    `--interface=${opts.host ?? '127.0.0.1'}`,
     '--disable-ipv6=true',
     '--enable-dht=false',
     '--enable-dht6=false',
@@ -277,18 +297,28 @@ export async function startAria2(opts: Aria2Options): Promise<Aria2Peer> {
     args.push('--seed-ratio=0.0');
     if (opts.seedUnverified ?? true) args.push('--bt-seed-unverified=true');
     else args.push('--check-integrity=true');
+  } else if (opts.keepSeeding) {
+    args.push('--seed-ratio=0.0');
   } else {
     args.push('--seed-time=0');
   }
-  args.push(...(opts.extraArgs ?? []), opts.torrent.path);
+  if (opts.completionLog) {
+    const hook = join(dir, 'on-complete.sh');
+    // aria2 runs the hook with (gid, file count, first file's path).
+    await writeFile(hook, `#!/bin/sh\necho "$(date +%s.%N) $3" >> ${shellQuote(opts.completionLog)}\n`, { mode: 0o755 });
+    args.push(`--on-bt-download-complete=${hook}`);
+  }
+  args.push(...(opts.extraArgs ?? []), ...torrents.map((t) => t.path));
 
   const timeoutSec = opts.timeoutSec ?? 600;
+  const command = timeoutSec > 0 ? ['timeout', '--kill-after=5', String(timeoutSec), 'aria2c', ...args] : ['aria2c', ...args];
+  const full = [...(opts.prefix ?? []), ...command];
   let proc: ManagedProcess;
   try {
     proc = await startProcess({
       name: `aria2c-${opts.mode}`,
-      command: 'timeout',
-      args: ['--kill-after=5', String(timeoutSec), 'aria2c', ...args],
+      command: full[0]!,
+      args: full.slice(1),
     });
   } catch (e) {
     if (ownDir) await removeDir(dir);
@@ -298,7 +328,7 @@ export async function startAria2(opts: Aria2Options): Promise<Aria2Peer> {
     mode: opts.mode,
     port,
     dir,
-    filePath: join(dir, opts.torrent.name),
+    filePath: join(dir, torrents[0]!.name),
     process: proc,
     async finished() {
       const exit: ProcessExit = await proc.exited;

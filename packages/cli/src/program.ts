@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { agentCommand } from './commands/agent.ts';
+import { benchCommand } from './commands/bench.ts';
 import { demoCommand } from './commands/demo.ts';
 import { preheatCommand } from './commands/preheat.ts';
 import { pullCommand } from './commands/pull.ts';
@@ -17,5 +18,6 @@ export function program(): Command {
     .addCommand(agentCommand())
     .addCommand(pullCommand())
     .addCommand(preheatCommand())
-    .addCommand(demoCommand());
+    .addCommand(demoCommand())
+    .addCommand(benchCommand());
 }
