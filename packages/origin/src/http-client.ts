@@ -99,6 +99,65 @@ export async function httpRequest(url: URL, init: HttpRequestInit): Promise<Http
   }
 }
 
+/**
+ * The chunks of a body, in order, with every byte that arrived before a failure delivered
+ * before the failure is thrown. (A Readable's own async iterator drops what it has buffered
+ * when the stream errors: behind a rate limit that is up to a buffer's worth of bytes the
+ * origin sent and the fetcher would ask for again after resuming.) At most `maxQueued` bytes
+ * wait in memory: the socket is paused beyond that.
+ */
+export async function* receivedChunks(body: HttpResponse['body'], maxQueued = BODY_HIGH_WATER_MARK): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.length;
+    if (queued >= maxQueued) body.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (err: unknown) => {
+    failure ??= err;
+    notify();
+  };
+  body.on('data', onData);
+  body.once('end', onEnd);
+  body.on('error', onError);
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        queued -= chunk.length;
+        if (body.isPaused() && queued < maxQueued / 2 && failure === undefined) body.resume();
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  } finally {
+    body.off('data', onData);
+    body.off('end', onEnd);
+    // Keep swallowing errors of a body we stop reading (destroying it reports one).
+    if (!ended) discard(body);
+    else body.off('error', onError);
+  }
+}
+
 /** Discards a body we do not need so that its connection can be reused (or is closed). */
 export async function dump(body: HttpResponse['body']): Promise<void> {
   try {

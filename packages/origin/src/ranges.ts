@@ -1,6 +1,6 @@
 import { ErrorCode, MAX_BLOB_SIZE, ShoalError } from '@shoal/core';
 import { DEFAULT_MAX_SKIP_BYTES } from './constants.ts';
-import { type HttpResponse, discard, dump } from './http-client.ts';
+import { type HttpResponse, discard, dump, receivedChunks } from './http-client.ts';
 import { headerValue, networkError, redactUrl, statusError } from './http-errors.ts';
 import type { ByteRange, OriginBlobInfo } from './origin.ts';
 
@@ -138,8 +138,8 @@ async function* limitBody(response: HttpResponse, skip: number, length: number, 
   let toSkip = skip;
   let remaining = length;
   try {
-    for await (const data of response.body) {
-      let chunk = data as Buffer;
+    for await (const data of receivedChunks(response.body)) {
+      let chunk = data;
       if (toSkip > 0) {
         if (chunk.length <= toSkip) {
           toSkip -= chunk.length;
@@ -159,7 +159,5 @@ async function* limitBody(response: HttpResponse, skip: number, length: number, 
     }
   } catch (err) {
     throw networkError(err, options.what, response.url, options.signal);
-  } finally {
-    if (!response.body.readableEnded) discard(response.body);
   }
 }

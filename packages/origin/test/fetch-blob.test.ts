@@ -101,6 +101,33 @@ describe('fetchBlob over HTTP', () => {
     expect(gets).toEqual([`bytes=0-${blob.length - 1}`, `bytes=${cut}-${blob.length - 1}`]);
   });
 
+  it('behind a rate limit, keeps the bytes that arrived before the connection dropped', async () => {
+    const blob = testBlob(1536 * KiB);
+    const cut = 1_000_003;
+    let dropped = false;
+    const s = await server((req, res) => {
+      const range = parseRange(req.headers.range, blob.length);
+      if (req.method === 'GET' && range?.start === 0 && !dropped) {
+        dropped = true;
+        res.writeHead(206, { 'content-length': range.end, 'content-range': `bytes 0-${range.end - 1}/${blob.length}` });
+        // All `cut` bytes reach the client at once; the limiter lets it read them over ~0.5 s.
+        res.write(blob.subarray(0, cut), () => res.socket?.end());
+        return;
+      }
+      serveBlob(req, res, blob);
+    });
+    const stats = await fetchBlob(new HttpOrigin(), digestOf(blob), { kind: 'url', url: `${s.url}/b` }, {
+      size: blob.length,
+      pieceLength: PIECE,
+      chunkSize: blob.length,
+      rateLimiter: new TokenBucket(2_000_000, 64 * KiB),
+      ...fast,
+    });
+    expect(stats.bytes).toBe(blob.length);
+    const gets = s.requests.filter((r) => r.method === 'GET').map((r) => r.range);
+    expect(gets).toEqual([`bytes=0-${blob.length - 1}`, `bytes=${cut}-${blob.length - 1}`]);
+  });
+
   it('rejects bytes that do not hash to the digest with DIGEST_MISMATCH', async () => {
     const blob = testBlob(300 * KiB);
     const other = testBlob(300 * KiB, 2);
