@@ -9,7 +9,7 @@ import {
   isShoalError,
 } from '@shoal/core';
 import { type Origin, fillPartialFromOrigin } from '@shoal/origin';
-import { Announcer, BlobSwarm, PartialPieceStorage, type SwarmNode, type SwarmObserver, type TrackerClient } from '@shoal/swarm';
+import { Announcer, BlobSwarm, PartialPieceStorage, type SeedState, type SwarmNode, type SwarmObserver, type TrackerClient } from '@shoal/swarm';
 
 /** Where the bytes of one download came from. */
 export interface BytesBySource {
@@ -23,6 +23,8 @@ export interface BlobDownloadOptions {
   node: SwarmNode;
   /** Undefined when no tracker answered: the download goes to the origin directly. */
   tracker: TrackerClient | undefined;
+  /** The seeder's warm-up state when the download started (from the tracker's answer). */
+  seedState?: SeedState;
   source: BlobSource | undefined;
   /** The origin to fall back to, when there is one for this blob. */
   fallbackOrigin: Origin | undefined;
@@ -90,7 +92,7 @@ export class BlobDownload extends EventEmitter {
         logger: options.logger,
       });
       this.#announcer.start();
-      if (!this.partial.meta.isComplete) void this.#followMetainfo(options.tracker);
+      if (!this.partial.meta.isComplete || options.seedState === 'warming') void this.#followMetainfo(options.tracker, options.seedState);
     } else {
       this.#startFallback('no tracker answered');
     }
@@ -123,25 +125,32 @@ export class BlobDownload extends EventEmitter {
     this.#announcer?.announceNow();
   }
 
-  /** Cold start: piece hashes are published as the seeder reads the origin. */
-  async #followMetainfo(tracker: TrackerClient): Promise<void> {
+  /**
+   * Cold start: piece hashes are published as the seeder reads the origin. Followed until
+   * every hash is known and the seeder has checked the whole blob against its digest: hashes
+   * of bytes that turn out not to be the blob must not outlive the warm-up in this store.
+   */
+  async #followMetainfo(tracker: TrackerClient, initialState: SeedState | undefined): Promise<void> {
     const meta = this.partial.meta;
-    while (!this.#closed && !meta.isComplete && this.partial.state === 'writing') {
+    let seedState = initialState;
+    while (!this.#closed && this.partial.state === 'writing' && (!meta.isComplete || seedState === 'warming')) {
       try {
-        const next = await tracker.metainfo(meta.digest, {
+        const next = await tracker.seedStatus(meta.digest, {
           ...(this.#options.source ? { source: this.#options.source } : {}),
+          // With every hash known, the answer comes when the warm-up ends.
           knownAbove: meta.knownCount,
           waitSeconds: 20,
           signal: this.#abort.signal,
         });
-        this.swarm.updateMetainfo(next);
+        seedState = next.state;
+        this.swarm.updateMetainfo(next.meta);
       } catch (err) {
         if (this.#closed) return;
         if (isShoalError(err, ErrorCode.DIGEST_MISMATCH)) {
           // The seeder found that the origin's bytes are not this blob. The piece hashes it
           // published were computed from those bytes, so the pieces checked against them
-          // are worthless: drop them, and fail (another node's fetch would meet the same
-          // bytes; the next request asks the tracker afresh).
+          // are worthless: drop them and fail. The next request asks the tracker afresh and,
+          // told of the mismatch, fetches from the origin itself where it can.
           this.#fail(err, true);
           return;
         }

@@ -10,7 +10,7 @@ import {
   isShoalError,
 } from '@shoal/core';
 import type { Origin } from '@shoal/origin';
-import type { SwarmNode, TrackerClient } from '@shoal/swarm';
+import type { SeedState, SwarmNode, TrackerClient } from '@shoal/swarm';
 import { BlobDownload } from './blob-download.ts';
 import type { AgentMetrics } from './metrics.ts';
 
@@ -44,6 +44,10 @@ const ORIGIN_CAN_HELP: ReadonlySet<string> = new Set([
   // The seeder could not reach the origin, or was refused: this node's own fetch may fare better.
   ErrorCode.ORIGIN_UNAVAILABLE,
   ErrorCode.ORIGIN_UNAUTHORIZED,
+  // The seeder got bytes that are not the blob (a corrupting proxy or cache on its way to the
+  // origin, say). This node's fetch is checked the same way, so it serves the blob or fails
+  // just as clearly; a client without Shoal would have fetched it from the origin too.
+  ErrorCode.DIGEST_MISMATCH,
 ]);
 
 /**
@@ -109,10 +113,11 @@ export class BlobService {
     const { store, tracker, metrics } = this.#options;
     const origin = this.#options.originFor(source);
     let meta: Metainfo;
+    let seedState: SeedState | undefined;
     let swarmTracker = tracker;
     try {
       if (!tracker) throw new ShoalError(ErrorCode.TRACKER_UNAVAILABLE, 'no tracker configured');
-      meta = await tracker.metainfo(digest, source ? { source } : {});
+      ({ meta, state: seedState } = await tracker.seedStatus(digest, source ? { source } : {}));
     } catch (err) {
       // Never make a pull worse: without a tracker the agent goes to the origin itself.
       if (!isShoalError(err) || !ORIGIN_CAN_HELP.has(err.code) || !origin) throw err;
@@ -130,6 +135,7 @@ export class BlobService {
       partial,
       node: this.#options.node,
       tracker: swarmTracker,
+      ...(swarmTracker && seedState ? { seedState } : {}),
       source,
       fallbackOrigin: origin,
       stallMs: this.#options.stallMs ?? 15_000,
