@@ -61,3 +61,4 @@ export {
 } from './aria2.ts';
 export { startShoalTracker, startShoalAgent, scrapeMetrics, metric, SHOAL_MAIN, type ShoalDaemon } from './shoal.ts';
 export { writeRandomBlob, sha256Hex, type TestBlob } from './blobs.ts';
+export { startOriginServer, type OriginServer, type OriginRequest } from './origin-server.ts';

@@ -24,14 +24,23 @@ export interface ShoalDaemon {
   dispose(): Promise<void>;
 }
 
-async function startDaemon(kind: 'tracker' | 'agent', args: string[], dir: string, peerPort?: number): Promise<ShoalDaemon> {
+/** What a daemon may keep across a restart, and its environment. */
+interface DaemonExtras {
+  /** HTTP port (to restart a daemon where its peers expect it); default a free one. */
+  port?: number;
+  /** Extra environment (SHOAL_* twins of secret flags, say). */
+  env?: Record<string, string>;
+}
+
+async function startDaemon(kind: 'tracker' | 'agent', args: string[], dir: string, peerPort?: number, extras: DaemonExtras = {}): Promise<ShoalDaemon> {
   return retryOnPortClash(async () => {
-    const port = await freePort();
+    const port = extras.port ?? (await freePort());
     const peer = peerPort ?? (await freePort());
     const proc = await startProcess({
       name: `shoal ${kind}`,
       command: process.execPath,
       args: [SHOAL_MAIN, kind, '--listen', `127.0.0.1:${port}`, '--peer-port', String(peer), '--store', join(dir, 'store'), ...args],
+      ...(extras.env ? { env: extras.env } : {}),
     });
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.ok === true, {
@@ -57,18 +66,20 @@ async function startDaemon(kind: 'tracker' | 'agent', args: string[], dir: strin
   });
 }
 
-export interface TrackerOptions {
+export interface TrackerOptions extends DaemonExtras {
   /** A directory origin (OCI layout or files named by digest). */
   originDir?: string;
   args?: string[];
+  /** Reuse a directory (and its store), to restart a tracker. */
   dir?: string;
+  peerPort?: number;
 }
 
 export async function startShoalTracker(options: TrackerOptions = {}): Promise<ShoalDaemon> {
   const dir = options.dir ?? (await makeTempDir('shoal-tracker-'));
   const args = ['--advertise-host', '127.0.0.1', '--log-level', 'info', ...(options.args ?? [])];
   if (options.originDir) args.push('--origin-dir', options.originDir);
-  return startDaemon('tracker', args, dir);
+  return startDaemon('tracker', args, dir, options.peerPort, options);
 }
 
 export interface AgentOptions {
