@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { ErrorCode, ShoalError, type Digest } from '@shoal/core';
 import type { BlobHandle } from './blob-service.ts';
+import { sendFileRange } from './send-file.ts';
 
 /** A satisfiable byte range [start, end). */
 export interface ByteRange {
@@ -73,7 +72,7 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, handle
     return;
   }
   if (handle.kind === 'stored') {
-    await pipeline(createReadStream(handle.path, { start, end: end - 1, highWaterMark: 1 << 20 }), res);
+    await sendFileRange(res, handle.path, start, end);
     options.onBytes?.(end - start, 'store');
     return;
   }
