@@ -4,6 +4,7 @@
  * own policies), one scenario format and one report for both.
  */
 export { type Scenario, type ScenarioOverrides, type Target, SCENARIO_DIR, applyOverrides, idealSeconds, loadScenario, parseScenario } from './scenario.ts';
+export { BASELINES, type Baseline, MAX_REAL_NODES, MODEL_TOLERANCE, type RolloutOptions, runRollout } from './rollout/rollout.ts';
 export { MODEL_SYSTEM, runSimulation, simulateScenario, type SimulateOptions } from './simulate.ts';
 export { renderText } from './report/text.ts';
 export { renderSvg } from './report/svg.ts';

@@ -73,6 +73,21 @@ export function nodeBytes(scenario: Scenario, node: number): number {
   return scenario.images[node % scenario.images.length]!.reduce((sum, b) => sum + scenario.blobs[b]!.size, 0);
 }
 
+/**
+ * The wave of each node: nodes go into waves in order, each wave's share rounded to whole
+ * nodes (the last wave takes the rest).
+ */
+export function waveAssignment(scenario: { readonly nodes: number; readonly waves: readonly number[] }): number[] {
+  const waves: number[] = [];
+  let cumulative = 0;
+  for (const [w, share] of scenario.waves.entries()) {
+    cumulative += share;
+    const end = w === scenario.waves.length - 1 ? scenario.nodes : Math.round(cumulative * scenario.nodes);
+    while (waves.length < end) waves.push(w);
+  }
+  return waves;
+}
+
 /** The lower bound of a node's pull: its bytes over its own download link (S / B). */
 export function idealSeconds(scenario: Scenario, node: number): number {
   return nodeBytes(scenario, node) / scenario.downloadRate;
@@ -225,6 +240,10 @@ export function applyOverrides(scenario: Scenario, overrides: ScenarioOverrides)
   if (overrides.seed !== undefined) next.simulation.seed = overrides.seed;
   if (overrides.latency !== undefined) next.simulation.latency = overrides.latency;
   if (overrides.pieceLength !== undefined) next.simulation.pieceLength = overrides.pieceLength;
+  const changed = Object.entries(overrides)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key} ${Array.isArray(value) ? value.join('+') : String(value)}`);
+  if (changed.length > 0) next.description = `${scenario.description} [changed: ${changed.join(', ')}]`;
   // Re-validate through the file parser so a bad flag gets the same clear error as a bad file.
   return parseScenario(toJson(next), `${scenario.name} with command-line changes`);
 }

@@ -16,6 +16,7 @@ import { type FlowNetwork as FlowNetworkType, FlowNetwork } from './bandwidth.ts
 import { EventQueue } from './event-queue.ts';
 import { DEFAULT_MAX_PEERS, SEEDER_MAX_PEERS, choosePieceLength, nextAnnounceDelayMs, pipelineLimits, seedOffersPerPeer } from './policies.ts';
 import { seededRandom } from './random.ts';
+import { waveAssignment } from '../scenario.ts';
 import { type ConnectionEnd, type SimBlob, type SimBytes, type SimContext, SimSwarm, pieceSize } from './swarm-model.ts';
 import { SimTracker } from './tracker-model.ts';
 
@@ -108,7 +109,7 @@ export class Simulation implements SimContext {
   readonly #agents: NodeState[] = [];
   /** Agent swarms per blob, for publishing piece hashes during a cold start. */
   readonly #agentSwarms: SimSwarm[][];
-  readonly #waves: NodeState[][] = [];
+  readonly #waves: NodeState[][];
   readonly #step: number;
   #rebalanceScheduled = false;
   #done = 0;
@@ -141,22 +142,13 @@ export class Simulation implements SimContext {
     const fastest = Math.max(config.downloadRate, config.uploadRate, config.seederRate);
     const smallestPiece = Math.min(...this.#blobs.map((b) => Math.min(b.pieceLength, b.size)));
     this.#step = config.step ?? smallestPiece / fastest;
-    // Agents go into waves in order; each wave's share rounds to whole nodes.
-    let assigned = 0;
-    let cumulative = 0;
-    for (const [w, share] of config.waves.entries()) {
-      cumulative += share;
-      const end = w === config.waves.length - 1 ? config.nodes : Math.round(cumulative * config.nodes);
-      const wave: NodeState[] = [];
-      for (; assigned < end; assigned++) {
-        const id = config.seeders + assigned;
-        const blobs = config.images[assigned % config.images.length]!;
-        const size = blobs.reduce((sum, b) => sum + this.#blobs[b]!.size, 0);
-        const node: NodeState = { id, wave: w, blobs, size, startedAt: undefined, doneAt: undefined, swarms: [] };
-        this.#agents.push(node);
-        wave.push(node);
-      }
-      this.#waves.push(wave);
+    this.#waves = config.waves.map(() => []);
+    for (const [n, w] of waveAssignment(config).entries()) {
+      const blobs = config.images[n % config.images.length]!;
+      const size = blobs.reduce((sum, b) => sum + this.#blobs[b]!.size, 0);
+      const node: NodeState = { id: config.seeders + n, wave: w, blobs, size, startedAt: undefined, doneAt: undefined, swarms: [] };
+      this.#agents.push(node);
+      this.#waves[w]!.push(node);
     }
   }
 

@@ -81,7 +81,8 @@ export class ConnectionEnd implements PeerPieces {
    * simulator (asking is the costliest thing it does), not a decision of the agent.
    */
   nothingToAsk = false;
-  readonly #bits: Uint8Array;
+  /** A bit per piece: fleet-scale runs hold tens of thousands of these. */
+  readonly #bits: Uint32Array;
   #list: number[] | undefined = [];
   #count = 0;
   #hasAll = false;
@@ -91,12 +92,12 @@ export class ConnectionEnd implements PeerPieces {
     this.remoteSwarm = remoteSwarm;
     this.direction = direction;
     this.isSeeder = remoteSwarm.isSeeder;
-    this.#bits = new Uint8Array(owner.blob.pieceCount);
+    this.#bits = new Uint32Array((owner.blob.pieceCount + 31) >>> 5);
     this.flow = new Flow(remoteSwarm.node, owner.node, this);
   }
 
   has(index: number): boolean {
-    return this.#hasAll || this.#bits[index] === 1;
+    return this.#hasAll || (this.#bits[index >>> 5]! & (1 << (index & 31))) !== 0;
   }
 
   list(): readonly number[] | undefined {
@@ -110,7 +111,7 @@ export class ConnectionEnd implements PeerPieces {
   /** Records an announced piece; false if it was known already (PeerConnection ignores repeats). */
   addPiece(index: number): boolean {
     if (this.has(index)) return false;
-    this.#bits[index] = 1;
+    this.#bits[index >>> 5]! |= 1 << (index & 31);
     this.#count++;
     if (this.#list) {
       this.#list.push(index);
@@ -123,7 +124,7 @@ export class ConnectionEnd implements PeerPieces {
   /** have-all: returns the pieces that were not known yet. */
   setAll(): number[] {
     const missing: number[] = [];
-    for (let i = 0; i < this.owner.blob.pieceCount; i++) if (!this.#bits[i]) missing.push(i);
+    for (let i = 0; i < this.owner.blob.pieceCount; i++) if (!this.has(i)) missing.push(i);
     this.#hasAll = true;
     this.#list = undefined;
     return missing;
@@ -133,7 +134,7 @@ export class ConnectionEnd implements PeerPieces {
   announced(): number[] {
     if (this.#list) return this.#list.slice();
     const pieces: number[] = [];
-    for (let i = 0; i < this.#bits.length; i++) if (this.#hasAll || this.#bits[i] === 1) pieces.push(i);
+    for (let i = 0; i < this.owner.blob.pieceCount; i++) if (this.has(i)) pieces.push(i);
     return pieces;
   }
 

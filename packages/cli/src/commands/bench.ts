@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  BASELINES,
+  type Baseline,
   RESULTS_DIR,
   type BenchReport,
   type Scenario,
@@ -8,6 +10,7 @@ import {
   applyOverrides,
   loadScenario,
   renderText,
+  runRollout,
   runSimulation,
   writeReport,
 } from '@shoal/bench';
@@ -50,6 +53,16 @@ function parseWaves(value: string): number[] {
   const shares = value.split(',').map((s) => Number(s.trim()));
   if (shares.some((s) => !(s > 0))) throw new InvalidArgumentError(`"${value}" is not a list of shares, e.g. 0.125,0.875`);
   return shares;
+}
+
+/** "direct,cache,aria2" or "all": the baselines to run after Shoal. */
+function parseCompare(value: string): Baseline[] {
+  if (value.trim() === 'all') return [...BASELINES];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!(BASELINES as readonly string[]).includes(name)) throw new InvalidArgumentError(`"${name}" is not a baseline (${BASELINES.join(', ')}, or all)`);
+  }
+  return names as Baseline[];
 }
 
 /** The options every scenario-driven bench command takes. */
@@ -132,5 +145,23 @@ export function benchCommand(): Command {
     await finish(report, flags);
   });
 
-  return bench.addCommand(simulate);
+  const rollout = scenarioOptions(
+    new Command('rollout')
+      .description('roll a scenario out to real agent processes on this machine (capped links), with baselines side by side')
+      .argument('[scenario]', 'a name in bench/scenarios/ or a path to a scenario file', '16x512-warm'),
+  )
+    .addOption(option('--compare <baselines>', `baselines to run after Shoal: ${BASELINES.join(', ')}, comma-separated, or all`).argParser(parseCompare))
+    .addOption(option('--simulate', 'also simulate the scenario and check the model against the measurement'))
+    .addOption(option('--keep', 'keep the run\u2019s files (blobs, stores, logs)'))
+    .action(async (name: string, flags: ScenarioFlags & { compare?: Baseline[]; simulate?: boolean; keep?: boolean }) => {
+      const scenario = await resolveScenario(name, flags);
+      const report = await runRollout(scenario, {
+        compare: flags.compare ?? [],
+        simulate: Boolean(flags.simulate),
+        keep: Boolean(flags.keep),
+      });
+      await finish(report, flags);
+    });
+
+  return bench.addCommand(rollout).addCommand(simulate);
 }
