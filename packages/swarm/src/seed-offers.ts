@@ -8,8 +8,10 @@
  * round-robin across peers, and reveals the next one each time it finishes sending an offered
  * piece (or the peer gets it elsewhere). After that first round it offers again only pieces
  * that no connected peer has announced (their holder left, say) and that it has not just
- * sent: a copy in flight or being verified would otherwise be sent twice. Peers fetch
- * everything else from each other.
+ * sent: a copy in flight or being verified would otherwise be sent twice, lowest index
+ * first: agents stream blobs to their readers from the front, so a node that joins after
+ * the first round (or a lone agent pulling a blob the seeder already holds) is offered the
+ * pieces its reader waits for before the rest. Peers fetch everything else from each other.
  *
  * Pure policy, shared by the seeder and the fleet simulator.
  */
@@ -55,6 +57,14 @@ export class SeedOffers {
     this.#lastSentAt[index] = now;
   }
 
+  /**
+   * A copy sent earlier was announced by its peer: from now on that peer's availability keeps
+   * the piece from being offered again, and when the peer leaves it may go again at once.
+   */
+  arrived(index: number): void {
+    this.#lastSentAt[index] = -Infinity;
+  }
+
   /** A copy sent earlier will not be announced (its peer left): the piece may go again now. */
   lost(index: number): void {
     this.#lastSentAt[index] = -Infinity;
@@ -69,13 +79,14 @@ export class SeedOffers {
     }
     const index = this.#scan(
       (i) => context.availability(i) === 0 && context.now - this.#lastSentAt[i]! >= RESEND_AFTER_MS && eligible(i),
+      0,
     );
     return index === undefined ? undefined : this.#offer(index, context.now);
   }
 
-  #scan(accept: (index: number) => boolean): number | undefined {
+  #scan(accept: (index: number) => boolean, from = this.#cursor): number | undefined {
     for (let k = 0; k < this.pieceCount; k++) {
-      const index = (this.#cursor + k) % this.pieceCount;
+      const index = (from + k) % this.pieceCount;
       if (accept(index)) return index;
     }
     return undefined;

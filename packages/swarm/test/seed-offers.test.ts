@@ -46,6 +46,27 @@ describe('SeedOffers', () => {
     expect(offers2.next(context(new Set(), 1))).toBe(0);
   });
 
+  it('after the first round, offers the lowest pieces first: a late reader streams from the front', () => {
+    const offers = new SeedOffers(8, 2, 5);
+    for (let i = 0; i < 8; i++) offers.sent(offers.next(context(new Set()))!, 0);
+    // Everyone who had the blob left; a new peer that already holds piece 0 joins.
+    const offered = new Set<number>();
+    const late = () => offers.next(context(offered, RESEND_AFTER_MS, (i) => i === 0))!;
+    offered.add(late());
+    offered.add(late());
+    expect([...offered]).toEqual([1, 2]);
+  });
+
+  it('may offer an announced piece again as soon as its holders are gone', () => {
+    const offers = new SeedOffers(1, 1);
+    offers.sent(offers.next(context(new Set()))!, 0);
+    // Announced by its peer: while the peer is there, availability guards the piece...
+    offers.arrived(0);
+    expect(offers.next(context(new Set(), 1, () => false, () => 1))).toBeUndefined();
+    // ...and once it left, a newcomer need not wait out RESEND_AFTER_MS.
+    expect(offers.next(context(new Set(), 1))).toBe(0);
+  });
+
   it('skips pieces the peer has or the seeder lacks', () => {
     const offers = new SeedOffers(4, 4);
     const index = offers.next({ ...context(new Set(), 0, (i) => i === 0), seederHas: (i: number) => i !== 1 });
