@@ -19,6 +19,8 @@ export interface RolloutContext {
   /** A directory of this run; each system works in its own subdirectory and removes it. */
   root: string;
   blobs: RolloutBlob[];
+  /** A small blob each system may pull once before the rollout, to get its processes past start-up. */
+  warmup: RolloutBlob;
   /** The origin's OCI layout (blobs/sha256/<hex>). */
   originDir: string;
   /** The origin server: `<url>/blobs/sha256:<hex>` and the registry API. */

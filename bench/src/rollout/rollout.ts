@@ -29,6 +29,9 @@ import { runShoal } from './systems/shoal.ts';
 export const BASELINES = ['direct', 'cache', 'aria2'] as const;
 export type Baseline = (typeof BASELINES)[number];
 
+/** The blob agents pull before a rollout, so they start it warm (see systems/shoal.ts). */
+const WARMUP_BYTES = 4 << 20;
+
 /** Agents this machine is asked to run at most: beyond that, simulate. */
 export const MAX_REAL_NODES = 64;
 /** How far the model may be from the measurement and still count as validated. */
@@ -66,6 +69,8 @@ export async function runRollout(scenario: Scenario, options: RolloutOptions = {
       const { digest, path } = await generateBlob(originDir, blob.size);
       blobs.push({ name: blob.name, size: blob.size, digest, path });
     }
+    const warm = await generateBlob(originDir, WARMUP_BYTES);
+    const warmup: RolloutBlob = { name: 'warm-up', size: WARMUP_BYTES, ...warm };
     const origin = await startServerScript(
       'origin',
       benchProgram('origin-server'),
@@ -77,6 +82,7 @@ export async function runRollout(scenario: Scenario, options: RolloutOptions = {
       scenario,
       root,
       blobs,
+      warmup,
       originDir,
       originUrl: origin.url,
       originBytes: async () => (await getJson<{ bytes: number }>(`${origin.url}/stats`)).bytes,

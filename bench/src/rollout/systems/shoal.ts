@@ -7,6 +7,12 @@
  * store (no client reads the body, so the benchmark's own CPU stays out of the way, and pieces
  * are chosen rarest-first as for any pull that is not streamed). Completion is the agent's own
  * figure: the download's duration from /v1/status, from when the HEAD returned.
+ *
+ * Before the rollout every agent pulls a small warm-up blob: agents are long-running daemons,
+ * and the first pull after a process starts pays for compiling its code paths (about half a
+ * second per agent here, more when 16 start at once on two cores), which a DaemonSet pays
+ * once, not at every rollout. The warm-up's bytes stay out of the figures (the origin is
+ * followed from after it).
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,9 +20,9 @@ import { type ManagedProcess, freePort, removeDir, retryOnPortClash } from '../.
 import { peakRssBytes } from '../../lib/proc-stats.ts';
 import { nodeFigures, summarize } from '../../report/stats.ts';
 import type { BytesBySource, SystemResult } from '../../report/types.ts';
-import { type RolloutContext, copyBytes, nodePlans } from '../context.ts';
+import { type RolloutBlob, type RolloutContext, copyBytes, nodePlans } from '../context.ts';
 import { type NodeUnderTest, OriginMonitor, runPhase } from '../phase.ts';
-import { getJson, scrapeMetrics, startShoalDaemon } from '../processes.ts';
+import { getJson, startShoalDaemon } from '../processes.ts';
 
 interface AgentStatus {
   blobs: Array<{ digest: string; complete: boolean; bytes: BytesBySource; uploadedBytes: number; durationMs: number; fallback?: string }>;
@@ -31,7 +37,6 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
   const dir = join(context.root, 'shoal');
   const processes: ManagedProcess[] = [];
   const monitor = new OriginMonitor(context.originBytes);
-  await monitor.start();
   try {
     const caps = network.capsInProcess;
     const tracker = await retryOnPortClash(async () =>
@@ -51,10 +56,6 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
       }),
     );
     processes.push(tracker.proc);
-    if (scenario.warm) {
-      context.log.say(`preheating ${context.blobs.length} blob(s) at the seeder`);
-      await preheat(tracker.url, context);
-    }
     const plans = nodePlans(context);
     context.log.say(`starting ${plans.length} agents`);
     const agents = await Promise.all(
@@ -76,6 +77,14 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
       ),
     );
     processes.push(...agents.map((a) => a.proc));
+    context.log.say('warming the agents up (each pulls a small blob)');
+    await preheat(tracker.url, [context.warmup], context.timeoutMs);
+    await Promise.all(agents.map((agent) => pullWhole(`${agent.url}/v1/blobs/${context.warmup.digest}`)));
+    await monitor.start();
+    if (scenario.warm) {
+      context.log.say(`preheating ${context.blobs.length} blob(s) at the seeder`);
+      await preheat(tracker.url, context.blobs, context.timeoutMs);
+    }
 
     const nodes: NodeUnderTest[] = plans.map((plan, i) => {
       const agent = agents[i]!;
@@ -128,7 +137,6 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
       plans.map(async (plan, i) => {
         const agent = agents[i]!;
         const status = await getJson<AgentStatus>(`${agent.url}/v1/status`).catch(() => undefined);
-        const metrics = await scrapeMetrics(agent.url).catch(() => undefined);
         const mine = status?.blobs.filter((b) => plan.blobs.some((blob) => blob.digest === b.digest)) ?? [];
         const bytes = mine.reduce((sum, b) => ({ peer: sum.peer + b.bytes.peer, seeder: sum.seeder + b.bytes.seeder, origin: sum.origin + b.bytes.origin }), { peer: 0, seeder: 0, origin: 0 });
         const fallbacks = mine.filter((b) => b.fallback).map((b) => `${plan.name} fell back to the origin: ${b.fallback}`);
@@ -142,7 +150,8 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
             seconds: timing.completedAt === null ? null : timing.completedAt - timing.startedAt,
             idealSeconds: plan.idealSeconds,
             bytes: status ? bytes : null,
-            uploadedBytes: metrics?.get('shoal_agent_uploaded_bytes_total') ?? null,
+            // Per blob from the status (the node-wide counter would include the warm-up).
+            uploadedBytes: status ? mine.reduce((sum, b) => sum + b.uploadedBytes, 0) : null,
             peakRssBytes: (await peakRssBytes(agent.proc.pid)) ?? null,
             cpuSeconds: timing.cpuSeconds,
           }),
@@ -150,7 +159,7 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
       }),
     );
     const seeded = await getJson<SeededBlobs>(`${tracker.url}/v1/blobs`).catch(() => undefined);
-    const seederUploaded = seeded?.blobs.reduce((sum, b) => sum + b.uploadedBytes, 0) ?? 0;
+    const seederUploaded = seeded?.blobs.filter((b) => b.digest !== context.warmup.digest).reduce((sum, b) => sum + b.uploadedBytes, 0) ?? 0;
     const originBytes = await monitor.stop();
     const notes = [...phase.notes, ...figures.flatMap((f) => f.fallbacks)];
     for (const blob of seeded?.blobs ?? []) if (blob.error) notes.push(`seeder: ${blob.digest}: ${blob.error.message}`);
@@ -172,18 +181,25 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
   }
 }
 
-/** Warms every blob at the seeder (the metainfo request starts a warm-up) and waits until all are seeding. */
-async function preheat(trackerUrl: string, context: RolloutContext): Promise<void> {
-  for (const blob of context.blobs) await getJson(`${trackerUrl}/v1/metainfo/${blob.digest}`);
-  const deadline = Date.now() + context.timeoutMs;
+/** Warms blobs at the seeder (the metainfo request starts a warm-up) and waits until all are seeding. */
+async function preheat(trackerUrl: string, wanted: readonly RolloutBlob[], timeoutMs: number): Promise<void> {
+  for (const blob of wanted) await getJson(`${trackerUrl}/v1/metainfo/${blob.digest}`);
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { blobs } = await getJson<SeededBlobs>(`${trackerUrl}/v1/blobs`);
     const failed = blobs.find((b) => b.state === 'failed');
     if (failed) throw new Error(`preheat of ${failed.digest} failed: ${failed.error?.message ?? 'unknown error'}`);
-    if (context.blobs.every((blob) => blobs.some((b) => b.digest === blob.digest && b.state === 'seeding'))) return;
+    if (wanted.every((blob) => blobs.some((b) => b.digest === blob.digest && b.state === 'seeding'))) return;
     if (Date.now() > deadline) throw new Error('preheat did not finish in time');
     await sleep(200);
   }
+}
+
+/** GETs a URL and reads the whole body. */
+async function pullWhole(url: string): Promise<void> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  for await (const _ of response.body!) void _;
 }
 
 export function cpuNote(busyMean: number): string {
