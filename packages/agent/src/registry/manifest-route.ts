@@ -137,8 +137,8 @@ function passThrough(req: IncomingMessage, res: ServerResponse, upstream: Manife
 
 /**
  * The client's Accept when it names manifest media types (containerd's and skopeo's lists, so
- * the registry picks the format the client asked for), else ours: an Accept of any type only makes
- * distribution refuse OCI manifests.
+ * the registry picks the format the client asked for), else ours: given a wildcard Accept,
+ * distribution refuses to serve an OCI manifest at all.
  */
 function acceptOf(headers: IncomingHttpHeaders): string {
   const accept = headers.accept;
