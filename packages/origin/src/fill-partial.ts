@@ -9,8 +9,12 @@ export interface FillPartialOptions {
   signal?: AbortSignal;
   /** Called with every byte count received from the origin. */
   onBytes?: (bytes: number) => void;
-  /** Called after each piece from the origin is stored. */
-  onStored?: (index: number) => void;
+  /**
+   * Called after each piece from the origin is stored, with its bytes: valid during the call
+   * only (the buffer is reused), so copy what you keep (a seeder keeps fresh pieces in
+   * memory, for the agents about to ask for them).
+   */
+  onStored?: (index: number, bytes: Uint8Array) => void;
 }
 
 /**
@@ -48,7 +52,7 @@ export async function fillPartialFromOrigin(
       const hash = await pieceHash(bytes);
       if (!meta.isKnown(index)) meta.setPieceHash(index, hash);
       try {
-        if (await partial.writeHashedPiece(index, bytes, hash)) options.onStored?.(index);
+        if (await partial.writeHashedPiece(index, bytes, hash)) options.onStored?.(index, bytes);
       } catch (err) {
         if (!isShoalError(err, ErrorCode.PIECE_MISMATCH)) throw err;
         throw new ShoalError(

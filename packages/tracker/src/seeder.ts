@@ -259,7 +259,11 @@ export class Seeder {
           blob.originBytes += bytes;
           observer?.originBytes?.(origin.kind, bytes);
         },
-        onStored: () => blob.emit('hashes'),
+        onStored: (index, bytes) => {
+          // Agents ask for a piece as soon as its hash is out: serve it from memory, not disk.
+          blob.swarm.storage.remember(index, Buffer.from(bytes));
+          blob.emit('hashes');
+        },
       });
       await partial.whenComplete();
       await this.#saveMetainfo(meta);

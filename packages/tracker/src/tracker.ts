@@ -60,6 +60,8 @@ export interface TrackerOptions {
 
 /** How long a metainfo long poll may wait at most. */
 const MAX_WAIT_SECONDS = 30;
+/** How long a long poll that has news waits for more, during a warm-up. */
+const HASH_BATCH_MS = 100;
 
 /**
  * `shoal tracker`: the announce server, the metainfo service and the seeder of one replica,
@@ -225,6 +227,11 @@ export class Tracker {
       const abort = new AbortController();
       res.once('close', () => abort.abort());
       await blob.waitForHashes(above, wait * 1000, abort.signal);
+      // Pieces land many a second during a warm-up, and each answer carries every hash: let
+      // a few more gather, or each piece would send the whole list to every poller.
+      if (blob.state === 'warming' && !blob.meta.isComplete && !abort.signal.aborted) {
+        await new Promise((resolve) => setTimeout(resolve, HASH_BATCH_MS));
+      }
     }
     if (blob.state === 'failed' && blob.error) throw blob.error;
     res.setHeader('X-Shoal-Seed-State', blob.state);
