@@ -260,8 +260,9 @@ export class Seeder {
           observer?.originBytes?.(origin.kind, bytes);
         },
         onStored: (index, bytes) => {
-          // Agents ask for a piece as soon as its hash is out: serve it from memory, not disk.
-          blob.swarm.storage.remember(index, Buffer.from(bytes));
+          // Agents ask for a piece as soon as its hash is out: serve it from memory, not disk
+          // (a preheat, with no agent yet, does not pay for the copy).
+          if (blob.swarm.peers.size > 0) blob.swarm.storage.remember(index, Buffer.from(bytes));
           blob.emit('hashes');
         },
       });

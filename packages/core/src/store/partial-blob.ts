@@ -147,7 +147,7 @@ export class PartialBlob extends EventEmitter {
   /**
    * Stores a piece whose sha256 the caller has just computed from these very bytes (`hash`),
    * without hashing them again: the seeder, which derives piece hashes from the origin's
-   * bytes, and origin fetches that hash pieces off the event loop. `hash` must equal the
+   * bytes, and an agent's fetch from the origin. `hash` must equal the
    * metainfo's hash of the piece (PIECE_MISMATCH otherwise, nothing written). The whole blob
    * is still checked against its digest before it is published.
    */
