@@ -25,31 +25,34 @@ export function renderSvg(report: BenchReport): string {
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
-    `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(scenario.name)}: ${escape(scenario.description)}</text>`,
+    `<text x="${PANEL.left}" y="20" font-size="15" font-weight="bold">${escape(scenario.name)}</text>`,
+    `<text x="${PANEL.left + scenario.name.length * 10 + 14}" y="20" fill="#444">${escape(clip(scenario.description, 125 - scenario.name.length))}</text>`,
   );
   parts.push(legend(report.systems));
 
   // Left: completion CDF.
   const doneTimes = report.systems.flatMap((s) => s.nodes.map((n) => n.seconds).filter((v): v is number => v !== null));
   const xMaxCdf = niceCeil(Math.max(report.idealSeconds * 1.1, ...doneTimes) * 1.05);
+  // Start near the ideal, not at 0: every node takes at least that long, and the spread after it is the story.
+  const xMinCdf = niceFloor(0.9 * Math.min(report.idealSeconds, ...doneTimes));
   const left = { x: PANEL.left, y: PANEL.top, w: panelWidth, h: panelHeight };
-  parts.push(axes(left, xMaxCdf, 1, 'seconds from the node\u2019s start', 'nodes complete', (v) => `${Math.round(v * 100)}%`));
-  const ix = left.x + (report.idealSeconds / xMaxCdf) * left.w;
+  parts.push(axes(left, xMaxCdf, 1, 'seconds from the node\u2019s start', 'nodes complete', (v) => `${Math.round(v * 100)}%`, xMinCdf));
+  const ix = left.x + ((report.idealSeconds - xMinCdf) / (xMaxCdf - xMinCdf)) * left.w;
   parts.push(
     `<line x1="${f(ix)}" y1="${left.y}" x2="${f(ix)}" y2="${left.y + left.h}" stroke="#444" stroke-dasharray="4 3"/>`,
-    `<text x="${f(ix + 4)}" y="${left.y + 12}" fill="#444">ideal S/B ${report.idealSeconds.toFixed(1)} s</text>`,
+    `<text x="${f(ix + 4)}" y="${left.y + left.h - 8}" fill="#444">ideal S/B ${report.idealSeconds.toFixed(1)} s</text>`,
   );
   for (const [i, sys] of report.systems.entries()) {
     const times = sys.nodes.map((n) => n.seconds).filter((v): v is number => v !== null).sort((a, b) => a - b);
     if (times.length === 0) continue;
     const total = sys.nodes.length;
     // A step up at each completion: the share of all nodes (done or not) complete by then.
-    const points: Array<[number, number]> = [[0, 0]];
+    const points: Array<[number, number]> = [[xMinCdf, 0]];
     times.forEach((t, k) => {
       points.push([t, k / total], [t, (k + 1) / total]);
     });
     points.push([xMaxCdf, times.length / total]);
-    parts.push(polyline(points, left, xMaxCdf, 1, color(sys.system, i), sys.system.endsWith('model')));
+    parts.push(polyline(points, left, xMaxCdf, 1, color(sys.system, i), sys.system.endsWith('model'), xMinCdf));
   }
   parts.push(`<text x="${left.x + left.w / 2}" y="${PANEL.top - 8}" text-anchor="middle" font-weight="bold">completion (CDF)</text>`);
 
@@ -141,6 +144,13 @@ export function ticks(min: number, max: number, target = 6): number[] {
   return out;
 }
 
+/** A round number (1, 2, 5 x 10^k steps) at or below v. */
+export function niceFloor(v: number): number {
+  if (!(v > 0)) return 0;
+  const step = 10 ** Math.floor(Math.log10(v));
+  return Math.floor(v / step) * step;
+}
+
 /** The next round number (1, 2, 5 x 10^k) at or above v. */
 export function niceCeil(v: number): number {
   if (!(v > 0)) return 1;
@@ -155,6 +165,10 @@ function f(v: number): string {
 
 function trim(v: number): string {
   return Number(v.toPrecision(6)).toString();
+}
+
+function clip(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, Math.max(0, length - 1))}\u2026`;
 }
 
 function escape(text: string): string {

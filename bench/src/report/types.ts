@@ -37,6 +37,11 @@ export interface NodeFigures {
   peakRssBytes: number | null;
   /** CPU the node's process used during the rollout. */
   cpuSeconds: number | null;
+  /**
+   * Real rollouts: [seconds since the rollout started, bytes held, peers when known], about
+   * once a second: where a slow node stalled or ran short of peers.
+   */
+  progress?: Array<[number, number] | [number, number, number]>;
 }
 
 /** Whether a result was limited by this machine rather than by the design. */

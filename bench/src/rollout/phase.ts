@@ -19,11 +19,13 @@ export interface NodeUnderTest {
   pid(): number | undefined;
   /** Asks the node to pull its blobs. */
   begin(): Promise<void>;
+  /** CPU seconds the node reported itself, for a process already gone when the phase ends. */
+  reportedCpuSeconds?(): number | undefined;
   /**
    * Bytes it holds so far and, once it has them all verified, the wall-clock ms it did; or why
    * it failed (it will not complete).
    */
-  poll(): Promise<{ bytes: number; completedAt?: number; failed?: string }>;
+  poll(): Promise<{ bytes: number; completedAt?: number; failed?: string; peers?: number }>;
 }
 
 export interface NodeTiming {
@@ -31,6 +33,8 @@ export interface NodeTiming {
   startedAt: number;
   /** Seconds since the rollout started; null if it never completed. */
   completedAt: number | null;
+  /** [seconds since the rollout started, bytes held, peers (when known)], about once a second. */
+  progress: Array<[number, number] | [number, number, number]>;
   cpuSeconds: number | null;
 }
 
@@ -117,6 +121,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const completed = new Map<NodeUnderTest, number>();
   const failed = new Map<NodeUnderTest, string>();
   const held = new Map<NodeUnderTest, number>();
+  const progressOf = new Map<NodeUnderTest, NodeTiming['progress']>(nodes.map((n) => [n, []]));
   const cpuAtStart = new Map<number, number>();
   const totalBytes = nodes.reduce((sum, n) => sum + n.bytes, 0);
   const notes: string[] = [];
@@ -133,6 +138,12 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         try {
           const state = await node.poll();
           held.set(node, state.bytes);
+          const samples = progressOf.get(node)!;
+          const t = (Date.now() - t0) / 1000;
+          const last = samples[samples.length - 1];
+          if (!last || t - last[0] >= 1 || state.completedAt !== undefined) {
+            samples.push(state.peers === undefined ? [round(t), state.bytes] : [round(t), state.bytes, state.peers]);
+          }
           if (state.completedAt !== undefined) completed.set(node, state.completedAt);
           else if (state.failed !== undefined) failed.set(node, state.failed);
         } catch {
@@ -175,12 +186,14 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   const busy = sampler.stop();
   const elapsed = (Date.now() - t0) / 1000;
   progress.done();
+  // Nodes whose process exits when done print their own CPU time as they go: give them a moment.
+  if (nodes.some((n) => n.reportedCpuSeconds)) await sleep(1000);
   const timings: NodeTiming[] = [];
   let ownCpu = 0;
   for (const node of nodes) {
     const pid = node.pid();
     const cpuEnd = pid === undefined ? undefined : await processCpuSeconds(pid);
-    const cpuSeconds = pid === undefined || cpuEnd === undefined ? null : cpuEnd - (cpuAtStart.get(pid) ?? 0);
+    const cpuSeconds = pid === undefined || cpuEnd === undefined ? (node.reportedCpuSeconds?.() ?? null) : cpuEnd - (cpuAtStart.get(pid) ?? 0);
     ownCpu += cpuSeconds ?? 0;
     const s = started.get(node);
     const c = completed.get(node);
@@ -188,6 +201,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       startedAt: s === undefined ? NaN : (s - t0) / 1000,
       completedAt: c === undefined ? null : (c - t0) / 1000,
       cpuSeconds,
+      progress: progressOf.get(node)!,
     });
   }
   for (const pid of options.serverPids()) ownCpu += ((await processCpuSeconds(pid)) ?? 0) - (cpuAtStart.get(pid) ?? 0);
@@ -203,6 +217,10 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     limited: busy.busyMean >= CPU_LIMIT,
   };
   return { t0, nodes: timings, cpu, notes };
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 100) / 100;
 }
 
 /** A status line redrawn in place on a terminal (stderr); silent elsewhere. */

@@ -136,6 +136,7 @@ export async function runAria2(context: RolloutContext): Promise<SystemResult> {
           uploadedBytes: null,
           peakRssBytes: leecher ? ((await peakRssBytes(leecher.process.pid)) ?? null) : null,
           cpuSeconds: timing.cpuSeconds,
+          progress: timing.progress,
         });
       }),
     );

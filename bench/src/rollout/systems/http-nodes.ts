@@ -32,6 +32,7 @@ export async function startHttpNodes(context: RolloutContext, plans: readonly No
         exit: undefined,
         proc: undefined as unknown as ManagedProcess,
         pid: () => node.proc.pid,
+        reportedCpuSeconds: () => node.exit?.cpuSeconds,
         async begin() {
           process.kill(node.proc.pid, 'SIGUSR2');
         },
@@ -88,6 +89,7 @@ export async function httpNodeFigures(plans: readonly NodePlan[], nodes: readonl
       uploadedBytes: null,
       peakRssBytes: node.exit?.maxRssBytes ?? null,
       cpuSeconds: node.exit?.cpuSeconds ?? timing.cpuSeconds,
+      progress: timing.progress,
     });
   });
 }

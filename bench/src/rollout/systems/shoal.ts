@@ -25,7 +25,7 @@ import { type NodeUnderTest, OriginMonitor, runPhase } from '../phase.ts';
 import { getJson, startShoalDaemon } from '../processes.ts';
 
 interface AgentStatus {
-  blobs: Array<{ digest: string; complete: boolean; bytes: BytesBySource; uploadedBytes: number; durationMs: number; fallback?: string }>;
+  blobs: Array<{ digest: string; complete: boolean; bytes: BytesBySource; uploadedBytes: number; durationMs: number; peers: number; fallback?: string }>;
 }
 
 interface SeededBlobs {
@@ -106,6 +106,7 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
         async poll() {
           const status = await getJson<AgentStatus>(`${agent.url}/v1/status`);
           let bytes = 0;
+          let peers = 0;
           let completedAt = 0;
           let complete = true;
           for (const blob of plan.blobs) {
@@ -115,10 +116,11 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
               continue;
             }
             bytes += entry.bytes.peer + entry.bytes.seeder + entry.bytes.origin;
+            peers += entry.peers;
             if (!entry.complete) complete = false;
             else completedAt = Math.max(completedAt, headReturned.get(blob.digest)! + entry.durationMs);
           }
-          return complete ? { bytes, completedAt } : { bytes };
+          return complete ? { bytes, completedAt, peers } : { bytes, peers };
         },
       };
     });
@@ -154,6 +156,7 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
             uploadedBytes: status ? mine.reduce((sum, b) => sum + b.uploadedBytes, 0) : null,
             peakRssBytes: (await peakRssBytes(agent.proc.pid)) ?? null,
             cpuSeconds: timing.cpuSeconds,
+            progress: timing.progress,
           }),
         };
       }),
