@@ -18,7 +18,7 @@ import type { SystemResult } from '../../report/types.ts';
 import { type RolloutBlob, type RolloutContext, copyBytes, nodePlans } from '../context.ts';
 import { type NodeUnderTest, OriginMonitor, runPhase } from '../phase.ts';
 import { benchProgram, startScript } from '../processes.ts';
-import { cpuNote, linkWords } from './shoal.ts';
+import { cpuNote, linkWords } from '../words.ts';
 
 export async function runAria2(context: RolloutContext): Promise<SystemResult> {
   const { scenario, network } = context;

@@ -17,7 +17,7 @@ import type { SystemResult } from '../../report/types.ts';
 import { type RolloutContext, copyBytes, nodePlans } from '../context.ts';
 import { OriginMonitor, runPhase } from '../phase.ts';
 import { benchProgram, startServerScript } from '../processes.ts';
-import { cpuNote, linkWords } from './shoal.ts';
+import { cpuNote, linkWords } from '../words.ts';
 import { httpNodeFigures, startHttpNodes } from './http-nodes.ts';
 
 /** The repository the blobs are pulled under (the cache serves any name its upstream has). */

@@ -9,7 +9,7 @@ import { summarize } from '../../report/stats.ts';
 import type { SystemResult } from '../../report/types.ts';
 import { type RolloutContext, copyBytes, nodePlans } from '../context.ts';
 import { OriginMonitor, runPhase } from '../phase.ts';
-import { cpuNote, linkWords } from './shoal.ts';
+import { cpuNote, linkWords } from '../words.ts';
 import { httpNodeFigures, startHttpNodes } from './http-nodes.ts';
 
 export async function runDirect(context: RolloutContext): Promise<SystemResult> {

@@ -23,6 +23,7 @@ import type { BytesBySource, SystemResult } from '../../report/types.ts';
 import { type RolloutBlob, type RolloutContext, copyBytes, nodePlans } from '../context.ts';
 import { type NodeUnderTest, OriginMonitor, runPhase } from '../phase.ts';
 import { getJson, startShoalDaemon } from '../processes.ts';
+import { cpuNote, linkWords } from '../words.ts';
 
 interface AgentStatus {
   blobs: Array<{ digest: string; complete: boolean; bytes: BytesBySource; uploadedBytes: number; durationMs: number; peers: number; fallback?: string }>;
@@ -203,16 +204,6 @@ async function pullWhole(url: string): Promise<void> {
   const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   for await (const _ of response.body!) void _;
-}
-
-export function cpuNote(busyMean: number): string {
-  return `the machine's CPU was ${Math.round(busyMean * 100)}% busy on average: this result is limited by the machine, not only by the design`;
-}
-
-export function linkWords(context: RolloutContext): string {
-  const { scenario, network } = context;
-  const rate = scenario.downloadRate === scenario.uploadRate ? `${scenario.downloadRate / 1e6} MB/s` : `${scenario.downloadRate / 1e6}/${scenario.uploadRate / 1e6} MB/s down/up`;
-  return network.mode === 'token-bucket' ? `${rate} per node (token buckets in each process)` : `${rate} per node (tc tbf in a network namespace per node)`;
 }
 
 function seederRateWords(context: RolloutContext): string {
