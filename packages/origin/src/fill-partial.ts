@@ -5,6 +5,8 @@ import type { Origin } from './origin.ts';
 
 export interface FillPartialOptions {
   concurrency?: number;
+  /** Bytes per ranged request (default {@link streamingChunkSize}). */
+  chunkSize?: number;
   rateLimiter?: TokenBucket;
   signal?: AbortSignal;
   /** Called with every byte count received from the origin. */
@@ -15,6 +17,19 @@ export interface FillPartialOptions {
    * memory, for the agents about to ask for them).
    */
   onStored?: (index: number, bytes: Uint8Array) => void;
+}
+
+/**
+ * Bytes per ranged request when filling a blob that readers may be streaming: a few pieces,
+ * at least 8 MiB. The parallel requests then cover one window near the front that moves
+ * along the blob, so pieces become available roughly in order (a reader streaming from the
+ * start, and the whole-blob hash that follows the contiguous prefix, keep up during a cold
+ * start), instead of one long range per connection spread over the whole blob, where the
+ * first megabytes arrive no sooner than the last. Requests stay long enough that their
+ * latency is small next to their transfer.
+ */
+export function streamingChunkSize(pieceLength: number): number {
+  return Math.max(4 * pieceLength, Math.ceil((8 << 20) / pieceLength) * pieceLength);
 }
 
 /**
@@ -43,6 +58,7 @@ export async function fillPartialFromOrigin(
     size: meta.size,
     pieceLength: meta.pieceLength,
     checkDigest: false,
+    chunkSize: options.chunkSize ?? streamingChunkSize(meta.pieceLength),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

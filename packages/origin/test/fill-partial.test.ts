@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContentStore, ErrorCode, Metainfo, ShoalError } from '@shoal/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HttpOrigin, fillPartialFromOrigin } from '../src/index.ts';
+import { HttpOrigin, fillPartialFromOrigin, streamingChunkSize } from '../src/index.ts';
 import { type TestServer, digestOf, serveBlob, startServer, testBlob } from './helpers/blob-server.ts';
 
 const PIECE = 64 * 1024;
@@ -77,6 +77,18 @@ describe('fillPartialFromOrigin', () => {
     expect(err.code).toBe(ErrorCode.DIGEST_MISMATCH);
     expect(err.message).toMatch(/does not match the sha256 the tracker published/);
     expect(partial.haveCount).toBe(0);
+  });
+
+  it('reads in ranges of a few pieces (at least 8 MiB), so that pieces arrive roughly in order', async () => {
+    expect(streamingChunkSize(1 << 20)).toBe(8 << 20);
+    expect(streamingChunkSize(4 << 20)).toBe(16 << 20);
+    expect(streamingChunkSize(3 << 20)).toBe(12 << 20);
+    const blob = testBlob(40 * PIECE);
+    server = await startServer((req, res) => serveBlob(req, res, blob));
+    const partial = await store.openPartial(new Metainfo(digestOf(blob), blob.length, PIECE));
+    await fillPartialFromOrigin(partial, new HttpOrigin(), { kind: 'url', url: `${server.url}/b` }, { chunkSize: 8 * PIECE, concurrency: 2 });
+    const starts = server.requests.filter((r) => r.method === 'GET').map((r) => Number(/bytes=(\d+)-/.exec(r.range ?? '')![1]));
+    expect(starts.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4].map((i) => i * 8 * PIECE));
   });
 
   it('skips the pieces the partial blob already holds', async () => {
