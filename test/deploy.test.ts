@@ -404,12 +404,18 @@ describe('the agent DaemonSet', () => {
     for (const url of Object.values(map)) expect(url).toMatch(/^https?:\/\//);
   });
 
-  it('finds the tracker through a Service that exists', () => {
+  it('finds every tracker replica through the headless Service, as the trackers find each other', () => {
     const url = new URL(setting(agent, 'tracker')!);
+    // dns+http: one replica per address, so that each digest goes to its owner.
+    expect(url.protocol).toBe('dns+http:');
     const [svcName, ns] = url.hostname.split('.');
     expect(ns).toBe(NAMESPACE);
     const svc = find('Service', svcName!);
+    expect(svc.spec.clusterIP).toBe('None');
     expect((svc.spec.ports as Obj[]).map((p) => p.port)).toContain(Number(url.port));
+    const tracker = (find('StatefulSet', 'shoal-tracker').spec.template.spec.containers as Obj[]).find((c) => shoalCommand(c) === 'tracker')!;
+    expect(setting(tracker, 'replicas-dns')).toBe(url.hostname);
+    expect(setting(tracker, 'listen')).toBe(`0.0.0.0:${url.port}`);
   });
 
   it('is node-critical, tolerates GPU nodes and rolls 10% at a time', () => {

@@ -21,7 +21,7 @@ describe('shoal tracker', () => {
     expect(flags).toEqual(
       expect.arrayContaining([
         's3-bucket', 's3-endpoint', 's3-region', 's3-key-template', 's3-addressing', 's3-access-key-id', 's3-secret-access-key', 's3-session-token',
-        'replicas', 'seed-idle', 'store-high-watermark', 'store-low-watermark', 'origin-dir', 'origin-url', 'registry-endpoint', 'credentials',
+        'replicas', 'replicas-dns', 'seed-idle', 'store-high-watermark', 'store-low-watermark', 'origin-dir', 'origin-url', 'registry-endpoint', 'credentials',
       ]),
     );
     const env = Object.fromEntries(tracker.options.map((o) => [o.long, o.envVar]));

@@ -17,6 +17,7 @@ export function trackerCommand(): Command {
     .addOption(option('--store-low-watermark <fraction>', 'fraction of the capacity eviction frees down to').default(0.8).argParser(parseFraction))
     .addOption(option('--seed-idle <duration>', 'a blob with no peers for this long stops seeding (and may then be evicted)').default(600_000).argParser(parseDuration))
     .addOption(option('--replicas <urls>', 'every tracker replica, comma-separated: base URLs, or dns+http://<headless service>:<port> (preheat warms each blob at its owner)').default(''))
+    .addOption(option('--replicas-dns <name>', 'the headless Service of the replicas: --replicas dns+http://<name>:<this HTTP port>'))
     .addOption(option('--origin-dir <dir>', 'serve blobs from a directory (an OCI layout or files named by digest)'))
     .addOption(option('--s3-bucket <name>', 'serve blobs from an S3 bucket (and s3 sources)'))
     .addOption(option('--s3-endpoint <url>', "S3 API endpoint, e.g. http://minio:9000 (default: AWS's for the region)"))
@@ -49,7 +50,10 @@ export function trackerCommand(): Command {
         seedIdleMs: opts.seedIdle,
         origins,
         registry,
-        replicas: String(opts.replicas).split(',').map((s: string) => s.trim()).filter(Boolean),
+        replicas: [
+          ...String(opts.replicas).split(',').map((s: string) => s.trim()).filter(Boolean),
+          ...(opts.replicasDns ? [`dns+http://${opts.replicasDns}:${opts.listen.port}`] : []),
+        ],
         announceIntervalSeconds: Math.max(1, Math.round(opts.announceInterval / 1000)),
         fetchConcurrency: opts.fetchConcurrency,
         originRate: opts.originRate,
