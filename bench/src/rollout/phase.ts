@@ -161,7 +161,11 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         started.set(node, Date.now());
         const pid = node.pid();
         if (pid !== undefined) cpuAtStart.set(pid, (await processCpuSeconds(pid)) ?? 0);
-        await node.begin();
+        try {
+          await node.begin();
+        } catch (err) {
+          failed.set(node, `could not start its pull: ${(err as Error).message}`);
+        }
         const lateStartPid = node.pid();
         if (pid === undefined && lateStartPid !== undefined) cpuAtStart.set(lateStartPid, 0);
       }),

@@ -30,7 +30,7 @@ export async function startHttpNodes(context: RolloutContext, plans: readonly No
         wave: plan.wave,
         bytes: plan.bytes,
         exit: undefined,
-        proc: undefined as unknown as ManagedProcess,
+        proc: undefined as unknown as ManagedProcess, // set just below, before anyone calls pid()
         pid: () => node.proc.pid,
         reportedCpuSeconds: () => node.exit?.cpuSeconds,
         async begin() {
@@ -61,7 +61,7 @@ export async function startHttpNodes(context: RolloutContext, plans: readonly No
             else if (line.event === 'progress' && typeof line.bytes === 'number') bytes = line.bytes;
             else if (line.event === 'done') {
               done.set(String(line.url), Number(line.at));
-              bytes = Math.max(bytes, [...done.keys()].length === plan.blobs.length ? plan.bytes : bytes);
+              if (done.size === plan.blobs.length) bytes = plan.bytes;
             } else if (line.event === 'exit') node.exit = { maxRssBytes: Number(line.maxRssBytes), cpuSeconds: Number(line.cpuSeconds) };
           },
         },

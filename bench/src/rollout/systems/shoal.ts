@@ -105,6 +105,8 @@ export async function runShoal(context: RolloutContext): Promise<SystemResult> {
           );
         },
         async poll() {
+          const exit = agent.proc.exitInfo();
+          if (exit) return { bytes: 0, failed: `the agent exited (code ${exit.code})\n${agent.proc.logTail(10)}` };
           const status = await getJson<AgentStatus>(`${agent.url}/v1/status`);
           let bytes = 0;
           let peers = 0;
