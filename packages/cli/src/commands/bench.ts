@@ -128,6 +128,7 @@ function statusLine(): { update(text: string): void; done(): void } {
   };
 }
 
+/** `shoal bench rollout` and `shoal bench simulate`: fleet rollouts on real processes and in the model. */
 export function benchCommand(): Command {
   const bench = new Command('bench').description('rollout benchmarks: real processes on this machine, or the fleet model');
 
