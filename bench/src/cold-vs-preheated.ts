@@ -5,13 +5,17 @@
  * capped at the same rate each way.
  *
  *   node_modules/.bin/node bench/src/cold-vs-preheated.ts [--size 512Mi] [--agents 6] [--rate 25MB/s]
- *     [--seeder-rate <--rate>] [--origin-rate 0] [--runs 1]
+ *     [--seeder-rate 0] [--origin-rate 0] [--runs 1]
  *
  * Each scenario starts a fresh tracker (`--origin-url` of a local HTTP origin) and fresh
  * agents, then has every agent pull the blob at once through its artifact endpoint; the
  * rollout time runs from the first request to the last byte of the last agent. Printed: the
  * rollout time, its ratio to the ideal (size / rate: each agent receives every byte over its
  * own link), the origin bytes during the pull, and cold / preheated.
+ *
+ * The rate caps the agents (`--download-rate`/`--upload-rate`); the seeder's upload is
+ * uncapped unless `--seeder-rate` says otherwise (the tracker's default). The origin is a
+ * local file server, uncapped unless `--origin-rate`.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -37,7 +41,7 @@ const { values } = parseArgs({
 const size = parseSize(values.size!);
 const agentCount = Number(values.agents);
 const rate = parseSize(values.rate!);
-const seederRate = values['seeder-rate'] ?? values.rate!;
+const seederRate = values['seeder-rate'] ?? '0';
 const runs = Number(values.runs);
 const root = await mkdtemp(join(tmpdir(), 'shoal-cold-preheated-'));
 const running: ShoalProcess[] = [];
@@ -135,7 +139,7 @@ try {
   const cold = median(results.cold.map((r) => r.seconds));
   const warm = median(results.preheated.map((r) => r.seconds));
   console.log(
-    `${agentCount} agents x ${(size / 2 ** 20).toFixed(0)} MiB at ${values.rate} per node (seeder ${seederRate}, origin ${values['origin-rate'] === '0' ? 'uncapped' : values['origin-rate']}); ideal ${ideal.toFixed(1)} s`,
+    `${agentCount} agents x ${(size / 2 ** 20).toFixed(0)} MiB at ${values.rate} per node (seeder upload ${seederRate === '0' ? 'uncapped' : seederRate}, origin ${values['origin-rate'] === '0' ? 'uncapped' : values['origin-rate']}); ideal ${ideal.toFixed(1)} s`,
   );
   console.log(`cold       ${cold.toFixed(1)} s  (${(cold / ideal).toFixed(2)}x ideal)`);
   console.log(`preheated  ${warm.toFixed(1)} s  (${(warm / ideal).toFixed(2)}x ideal)`);
