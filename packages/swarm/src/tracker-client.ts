@@ -174,7 +174,10 @@ export class TrackerClient {
         // Answers about the blob itself (unknown, bad metainfo, unauthorized) are final;
         // only an unreachable or failing replica sends us to the next one.
         if (!(err instanceof ShoalError) || err.code !== ErrorCode.TRACKER_UNAVAILABLE) throw err;
-        this.#downUntil.set(base, this.#now() + this.#downMs);
+        const now = this.#now();
+        // Forget lapsed entries: with DNS discovery, replicas come and go by address.
+        for (const [replica, until] of this.#downUntil) if (until <= now) this.#downUntil.delete(replica);
+        this.#downUntil.set(base, now + this.#downMs);
         failures.push(`${base}: ${err.message}`);
       }
     }
