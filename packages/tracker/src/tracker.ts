@@ -156,7 +156,8 @@ export class Tracker {
     this.#preheat.start();
     const http = createServer((req, res) => {
       this.#route(req, res).catch((err: unknown) => {
-        this.#log.error({ err: errorMessage(err), url: req.url }, 'request failed');
+        // The path only: a query's source may hold a presigned URL, whose signature is a credential.
+        this.#log.error({ err: errorMessage(err), path: req.url?.split('?')[0] }, 'request failed');
         sendError(res, err);
       });
     });
