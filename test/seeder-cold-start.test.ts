@@ -146,7 +146,8 @@ describe('the seeder warming from an HTTP origin', () => {
     const size = 6 * MiB;
     const bytes = randomBytes(size);
     const digest = origin.add(bytes);
-    const url = origin.urlOf(digest);
+    // A presigned URL: its signature must not show up in any log.
+    const url = `${origin.urlOf(digest)}?X-Amz-Expires=600&X-Amz-Signature=f00dfacecafe5ec7e7`;
     // A corrupting hop on the seeder's way only: its copy is wrong once.
     origin.corrupt(digest, 1);
     const source = encodeSource({ kind: 'url', url });
@@ -161,5 +162,9 @@ describe('the seeder warming from an HTTP origin', () => {
     expect(response.status).toBe(200);
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
     expect(metric(await scrapeMetrics(agent.url), 'shoal_agent_blob_bytes_total{source="origin"}') - before).toBe(size);
+    for (const daemon of [tracker, agent]) {
+      expect(daemon.process.logTail(5000)).not.toContain('f00dfacecafe5ec7e7');
+      expect(daemon.process.logTail(5000)).not.toContain(source);
+    }
   });
 });
