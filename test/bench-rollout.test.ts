@@ -49,8 +49,11 @@ describe('shoal bench rollout: 4 nodes x 32 MiB with the baselines', () => {
       expect(c.p50).toBeLessThanOrEqual(c.p90);
       expect(c.p90).toBeLessThanOrEqual(c.p99);
       expect(c.p99).toBeLessThanOrEqual(c.max);
-      // No node can beat its own link.
-      for (const node of system.nodes) expect(node.ratio!).toBeGreaterThanOrEqual(1);
+      // No node can beat its own link, beyond what a token bucket lets through at once: its
+      // burst (1/20 s of the rate) when the rollout starts and the last read it has not yet
+      // paid for when it ends (a socket read, at most 1 MiB).
+      const slack = (25e6 / 20 + (1 << 20)) / SIZE;
+      for (const node of system.nodes) expect(node.ratio!).toBeGreaterThanOrEqual(1 - slack);
       expect(system.ratio!.max).toBeCloseTo(c.max / report.idealSeconds, 6);
       expect(system.makespanSeconds!).toBeGreaterThanOrEqual(c.max);
     }
