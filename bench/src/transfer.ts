@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { generateBlob } from './lib/blobs.ts';
+import { peakRssBytes, processCpuSeconds } from './lib/proc-stats.ts';
 import { startShoal, waitFor } from './lib/processes.ts';
 import { parseSize } from './lib/units.ts';
 
@@ -50,11 +51,17 @@ try {
   const agent = startShoal(['agent', '--listen', '127.0.0.1:0', '--peer-port', '0', '--tracker', trackerUrl, '--store', join(root, 'agent'), '--log-level', 'info']);
   processes.push(agent);
   const agentUrl = await waitFor('agent address', async () => addressFrom(agent.output, 'agent'));
+  // CPU both processes spend on the transfer (all their threads): on 2 cores the two of them
+  // compete, so CPU per GiB is what bounds the rate.
+  const cpuBefore = await Promise.all([tracker, agent].map((p) => processCpuSeconds(p.child.pid!)));
   await request(`${agentUrl}/v1/blobs/${digest}`, { method: 'HEAD' }).then((r) => r.body.text());
   const status = await waitFor('agent download', async () => {
     const s = (await (await request(`${agentUrl}/v1/status`)).body.json()) as { blobs: Array<{ complete: boolean; durationMs: number; bytes: Record<string, number> }> };
     return s.blobs[0]?.complete ? s.blobs[0] : undefined;
   }, 600_000, 100);
+  const cpuAfter = await Promise.all([tracker, agent].map((p) => processCpuSeconds(p.child.pid!)));
+  const [seederRss, agentRss] = await Promise.all([tracker, agent].map((p) => peakRssBytes(p.child.pid!)));
+  const [seederCpu, agentCpu] = cpuAfter.map((after, i) => ((after ?? NaN) - (cpuBefore[i] ?? NaN)) / (size / 2 ** 30));
   const seconds = status.durationMs / 1000;
   const mbps = size / 1e6 / seconds;
   const ceiling = size / 1e6 / hashSeconds;
@@ -62,11 +69,17 @@ try {
     `blob                ${(size / 2 ** 20).toFixed(0)} MiB\n` +
       `seeder -> agent     ${seconds.toFixed(2)} s   ${mbps.toFixed(0)} MB/s of verified bytes stored\n` +
       `sha256 (one core)   ${hashSeconds.toFixed(2)} s   ${ceiling.toFixed(0)} MB/s\n` +
-      `ratio               ${(mbps / ceiling).toFixed(2)} of the sha256 ceiling\n`,
+      `ratio               ${(mbps / ceiling).toFixed(2)} of the sha256 ceiling\n` +
+      `CPU per GiB         seeder ${seederCpu!.toFixed(2)} s, agent ${agentCpu!.toFixed(2)} s (all threads)\n` +
+      `peak memory         seeder ${mib(seederRss)}, agent ${mib(agentRss)}\n`,
   );
 } finally {
   for (const p of processes.reverse()) await p.stop();
   if (!values.keep) await rm(root, { recursive: true, force: true });
+}
+
+function mib(bytes: number | undefined): string {
+  return bytes === undefined ? '?' : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 /** The daemon prints its URL in its "started" log line. */

@@ -1,5 +1,6 @@
 export * from './announcer.ts';
 export * from './blob-swarm.ts';
+export * from './block-pool.ts';
 export * from './peer-connection.ts';
 export * from './piece-picker.ts';
 export * from './piece-storage.ts';

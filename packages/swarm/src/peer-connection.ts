@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import BitField from 'bitfield';
 import { ErrorCode, ShoalError, type Metainfo, type TokenBucket, errorMessage } from '@shoal/core';
 import type { PeerPieces } from './piece-picker.ts';
-import type { PieceStorage } from './piece-storage.ts';
+import { type PieceStorage, uploadBlocks } from './piece-storage.ts';
 import { BLOCK_LENGTH, type ShoalWire } from './wire.ts';
 
 /** Peer ids are 20 bytes: `-SA0100-` (agents) or `-SS0100-` (seeders) and 12 random bytes. */
@@ -133,7 +133,10 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
   close(reason?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const request of this.#queue) request.cancelled = true;
+    for (const request of this.#queue) {
+      request.cancelled = true;
+      releaseUnsent(request);
+    }
     this.#queue.length = 0;
     this.wire.destroy();
     this.socket.destroy();
@@ -172,7 +175,8 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
           socket.uncork();
         });
       }
-      socket.write(chunk);
+      // A block read from disk goes back to the pool once the kernel has it.
+      socket.write(chunk, uploadBlocks.lent(chunk) ? () => uploadBlocks.release(chunk) : undefined);
     });
     socket.on('close', () => this.close());
     socket.on('error', () => this.close());
@@ -296,11 +300,20 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
           if (this.outboundBacklog > OUTBOUND_HIGH_WATER) return; // resumed on 'drain'
           const request = this.#queue.shift()!;
           this.#readAhead();
-          if (request.cancelled) continue;
+          if (request.cancelled) {
+            releaseUnsent(request);
+            continue;
+          }
           await this.#uploadBucket.consume(request.length);
-          if (this.#closed || request.cancelled) continue;
+          if (this.#closed || request.cancelled) {
+            releaseUnsent(request);
+            continue;
+          }
           const block = await (request.block ?? this.#storage.readBlock(request.index, request.offset, request.length));
-          if (this.#closed || request.cancelled) continue;
+          if (this.#closed || request.cancelled) {
+            uploadBlocks.release(block);
+            continue;
+          }
           request.respond(null, block);
           this.uploadedBytes += request.length;
           this.emit('served', request.index, request.offset, request.length);
@@ -312,4 +325,9 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
       }
     })();
   }
+}
+
+/** Gives the block of a request that will not be sent back to the pool, once it is read. */
+function releaseUnsent(request: QueuedRequest): void {
+  request.block?.then((block) => uploadBlocks.release(block), () => {});
 }

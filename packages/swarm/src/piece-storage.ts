@@ -1,11 +1,20 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Metainfo, PartialBlob } from '@shoal/core';
+import { BlockPool } from './block-pool.ts';
+import { BLOCK_LENGTH } from './wire.ts';
+
+/**
+ * Buffers for blocks read from disk to be uploaded; a connection gives each back once its
+ * socket has written it (see PeerConnection).
+ */
+export const uploadBlocks = new BlockPool(BLOCK_LENGTH, 64);
 
 /**
  * Where a swarm reads the pieces it uploads and writes the pieces it downloads: a partial
  * blob being filled, or a complete blob in the store. Pieces this node just stored stay in a
  * small memory cache, so a fresh piece sent on to several peers (common right after it
- * arrived) is not read back from disk; other blocks are read from disk one by one.
+ * arrived) is not read back from disk; other blocks are read from disk one by one, into
+ * buffers of `uploadBlocks`.
  */
 export interface PieceStorage {
   readonly complete: boolean;
@@ -103,8 +112,14 @@ export class PartialPieceStorage extends CachedStorage {
     return stored;
   }
 
-  protected readRange(offset: number, length: number): Promise<Uint8Array> {
-    return this.#blob.read(offset, length);
+  protected async readRange(offset: number, length: number): Promise<Uint8Array> {
+    const buffer = uploadBlocks.acquire(length);
+    try {
+      return await this.#blob.read(offset, length, buffer);
+    } catch (err) {
+      uploadBlocks.release(buffer);
+      throw err;
+    }
   }
 
   /** Closes the partial blob: the swarm that fills it is its one owner. */
@@ -136,14 +151,19 @@ export class CompletePieceStorage extends CachedStorage {
   }
 
   protected async readRange(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.#file.read(buffer, done, length - done, offset + done);
-      if (bytesRead === 0) throw new Error(`short read of ${this.meta.digest} at ${offset + done}`);
-      done += bytesRead;
+    const buffer = uploadBlocks.acquire(length);
+    try {
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await this.#file.read(buffer, done, length - done, offset + done);
+        if (bytesRead === 0) throw new Error(`short read of ${this.meta.digest} at ${offset + done}`);
+        done += bytesRead;
+      }
+      return buffer;
+    } catch (err) {
+      uploadBlocks.release(buffer);
+      throw err;
     }
-    return buffer;
   }
 
   async close(): Promise<void> {

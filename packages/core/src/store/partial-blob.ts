@@ -183,9 +183,12 @@ export class PartialBlob extends EventEmitter {
     return true;
   }
 
-  /** Reads bytes of stored pieces (the caller checked `hasPiece` for every piece touched). */
-  async read(offset: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
+  /**
+   * Reads bytes of stored pieces (the caller checked `hasPiece` for every piece touched),
+   * into `into` when given (exactly `length` bytes long).
+   */
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const buffer = into ?? Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.#data.read(buffer, done, length - done, offset + done);
