@@ -11,6 +11,7 @@ import {
   linkToDrop,
   mayRequestBlock,
   mayStartPiece,
+  shouldTopUp,
   pipelineLimits,
   seedOffersPerPeer,
 } from './request-policy.ts';
@@ -309,6 +310,7 @@ export class BlobSwarm extends EventEmitter {
   /** Requests more blocks from this peer, within its limits. */
   #fill(conn: PeerConnection, state: PeerState): void {
     if (this.#closed || conn.closed || this.complete || conn.wire.peerChoking) return;
+    if (!shouldTopUp(state, this.#limits)) return;
     while (mayRequestBlock(state, this.#limits)) {
       let download: PieceDownload | undefined;
       for (const d of state.downloads.values()) {

@@ -59,6 +59,17 @@ export function mayRequestBlock(pipeline: Pick<PeerPipeline, 'inflightBytes'>, l
 }
 
 /**
+ * Whether to top up the peer's pipeline now: once a quarter of it is free. Topping up after
+ * every block sends one 17-byte request per block received, each its own segment that wakes
+ * the sender; a quarter at a time sends eight in one segment (at full speed on loopback that
+ * was ~7% of an agent's main thread in socket writes). The pipeline never runs dry: three
+ * quarters of it are still in flight when the top-up goes out.
+ */
+export function shouldTopUp(pipeline: Pick<PeerPipeline, 'inflightBytes'>, limits: PipelineLimits): boolean {
+  return pipeline.inflightBytes <= limits.maxInflightBytesPerPeer * 0.75;
+}
+
+/**
  * Whether a new piece may be started with the peer: only once every piece under way with it
  * has all its blocks requested, within the piece and byte limits.
  */

@@ -9,6 +9,7 @@ import {
   pipelineLimits,
   seedOffersPerPeer,
   seederView,
+  shouldTopUp,
 } from '../src/index.ts';
 
 const peerWith = (...pieces: number[]): PeerPieces => ({ has: (i) => pieces.includes(i), list: () => pieces });
@@ -27,6 +28,14 @@ describe('request policy', () => {
     expect(mayStartPiece({ pieces: 1, inflightBytes: 1 << 20, unrequestedBlocks: true }, limits)).toBe(false);
     expect(mayStartPiece({ pieces: 3, inflightBytes: 1 << 20, unrequestedBlocks: false }, limits)).toBe(false);
     expect(mayStartPiece({ pieces: 1, inflightBytes: 8 << 20, unrequestedBlocks: false }, limits)).toBe(false);
+  });
+
+  it('tops up a pipeline a quarter at a time, so requests go out in batches', () => {
+    const limits = pipelineLimits(1 << 20);
+    expect(shouldTopUp({ inflightBytes: 0 }, limits)).toBe(true);
+    expect(shouldTopUp({ inflightBytes: 6 << 20 }, limits)).toBe(true);
+    expect(shouldTopUp({ inflightBytes: (6 << 20) + 1 }, limits)).toBe(false);
+    expect(shouldTopUp({ inflightBytes: (8 << 20) - (256 << 10) }, limits)).toBe(false);
   });
 
   it('asks a seeder only for pieces no ordinary peer has', () => {

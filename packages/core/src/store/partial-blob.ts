@@ -19,6 +19,9 @@ export interface PartialBlobPaths {
 
 export type PartialBlobState = 'writing' | 'complete' | 'failed';
 
+/** Bytes of new prefix worth waking the whole-blob hasher for. */
+const HASHER_STEP = 16 << 20;
+
 /**
  * A blob being filled piece by piece, on disk from the first piece.
  *
@@ -40,6 +43,8 @@ export class PartialBlob extends EventEmitter {
   readonly #writing = new Set<number>();
   /** Number of leading pieces stored: the whole-blob hasher may read this far. */
   #prefix = 0;
+  /** How far the whole-blob hasher has been told it may read. */
+  #hasherAt = 0;
   #state: PartialBlobState = 'writing';
   #failure: Error | undefined;
   readonly #data: FileHandle;
@@ -260,10 +265,13 @@ export class PartialBlob extends EventEmitter {
   }
 
   #advancePrefix(): void {
-    const before = this.#prefix;
     while (this.#prefix < this.meta.pieceCount && this.have.get(this.#prefix)) this.#prefix++;
-    if (this.#prefix !== before) {
-      this.#hasher.advance(Math.min(this.meta.size, this.#prefix * this.meta.pieceLength));
+    const upTo = Math.min(this.meta.size, this.#prefix * this.meta.pieceLength);
+    // Wake the hasher for 16 MiB at a time, not for every piece: each message wakes its
+    // thread, which then competes with this one for a core. finish() hashes whatever is left.
+    if (upTo - this.#hasherAt >= HASHER_STEP) {
+      this.#hasher.advance(upTo);
+      this.#hasherAt = upTo;
     }
   }
 
