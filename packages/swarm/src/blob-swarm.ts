@@ -342,7 +342,7 @@ export class BlobSwarm extends EventEmitter {
     const download: PieceDownload = {
       index,
       size,
-      buffer: Buffer.allocUnsafe(size),
+      buffer: this.storage.pieceBuffer(size),
       nextOffset: 0,
       received: 0,
       outstanding: new Set(),

@@ -149,20 +149,26 @@ export class PeerConnection extends EventEmitter implements PeerPieces {
     this.close(err);
   }
 
+  /**
+   * Bytes from the peer: from 'data' events, or, for a socket that reads into a buffer of
+   * its own (`borrowed`, see ShoalWire.receive), from its `onread` callback.
+   */
+  receive(chunk: Uint8Array, borrowed: boolean): void {
+    this.#lastReceivedAt = Date.now();
+    this.wire.receive(chunk, borrowed);
+    // The node-wide download rate: pausing the socket lets TCP push back on the sender.
+    const wait = this.#downloadBucket.take(chunk.length);
+    if (wait > 0 && !this.#closed) {
+      this.socket.pause();
+      setTimeout(() => {
+        if (!this.#closed) this.socket.resume();
+      }, wait).unref();
+    }
+  }
+
   #listen(): void {
     const { wire, socket } = this;
-    socket.on('data', (chunk: Buffer) => {
-      this.#lastReceivedAt = Date.now();
-      wire.write(chunk);
-      // The node-wide download rate: pausing the socket lets TCP push back on the sender.
-      const wait = this.#downloadBucket.take(chunk.length);
-      if (wait > 0 && !this.#closed) {
-        socket.pause();
-        setTimeout(() => {
-          if (!this.#closed) socket.resume();
-        }, wait).unref();
-      }
-    });
+    socket.on('data', (chunk: Buffer) => this.receive(chunk, false));
     wire.on('data', (chunk: Uint8Array) => {
       if (this.#closed) return;
       // Everything the wire emits in one tick goes out in one writev: a block's header with

@@ -13,15 +13,24 @@ export const uploadBlocks = new BlockPool(BLOCK_LENGTH, 64);
  * Where a swarm reads the pieces it uploads and writes the pieces it downloads: a partial
  * blob being filled, or a complete blob in the store. Pieces this node just stored stay in a
  * small memory cache, so a fresh piece sent on to several peers (common right after it
- * arrived) is not read back from disk; other blocks are read from disk one by one, into
- * buffers of `uploadBlocks`.
+ * arrived) is not read back from disk; other blocks are read from disk one by one. Every
+ * block handed out is a copy in a buffer of `uploadBlocks`, so the cache's piece buffers are
+ * reused for new pieces once evicted: a downloading agent allocates no new memory per piece.
  */
 export interface PieceStorage {
   readonly complete: boolean;
   hasPiece(index: number): boolean;
-  /** Reads part of a stored piece. */
+  /** Reads part of a stored piece, into a buffer of its own. */
   readBlock(index: number, offset: number, length: number): Promise<Uint8Array>;
-  /** Verifies and stores a piece (see PartialBlob.writePiece); complete storage stores nothing. */
+  /**
+   * A buffer to assemble a piece of `size` bytes in, to be passed to writePiece once every
+   * byte is in (or dropped, if the download is abandoned).
+   */
+  pieceBuffer(size: number): Buffer;
+  /**
+   * Verifies and stores a piece (see PartialBlob.writePiece); complete storage stores
+   * nothing. Takes `bytes` over: the caller must not touch them afterwards.
+   */
   writePiece(index: number, bytes: Uint8Array): Promise<boolean>;
   /** Keeps a piece that was just written in the cache. */
   remember(index: number, bytes: Uint8Array): void;
@@ -32,9 +41,12 @@ class PieceCache {
   readonly #pieces = new Map<number, Uint8Array>();
   #bytes = 0;
   readonly #limit: number;
+  readonly #evicted: (piece: Uint8Array) => void;
 
-  constructor(limit: number) {
+  /** @param evicted called with each piece that leaves the cache (or is not taken in) */
+  constructor(limit: number, evicted: (piece: Uint8Array) => void) {
     this.#limit = limit;
+    this.#evicted = evicted;
   }
 
   get(index: number): Uint8Array | undefined {
@@ -48,13 +60,17 @@ class PieceCache {
   }
 
   set(index: number, piece: Uint8Array): void {
-    if (piece.length > this.#limit || this.#pieces.has(index)) return;
+    if (piece.length > this.#limit || this.#pieces.has(index)) {
+      this.#evicted(piece);
+      return;
+    }
     this.#pieces.set(index, piece);
     this.#bytes += piece.length;
     for (const [oldest, bytes] of this.#pieces) {
       if (this.#bytes <= this.#limit) break;
       this.#pieces.delete(oldest);
       this.#bytes -= bytes.length;
+      this.#evicted(bytes);
     }
   }
 }
@@ -65,10 +81,22 @@ abstract class CachedStorage implements PieceStorage {
   abstract readonly complete: boolean;
   protected readonly meta: Metainfo;
   readonly #cache: PieceCache;
+  /** Piece buffers back from the cache, for the next pieces to assemble. */
+  readonly #pieceBuffers: BlockPool;
 
   constructor(meta: Metainfo, cacheBytes: number) {
     this.meta = meta;
-    this.#cache = new PieceCache(cacheBytes);
+    this.#pieceBuffers = new BlockPool(meta.pieceLength, 4);
+    this.#cache = new PieceCache(cacheBytes, (piece) => this.#pieceBuffers.release(piece));
+  }
+
+  pieceBuffer(size: number): Buffer {
+    return this.#pieceBuffers.acquire(size);
+  }
+
+  /** Gives back a piece buffer that was not kept (nothing else may hold it). */
+  protected dropPiece(bytes: Uint8Array): void {
+    this.#pieceBuffers.release(bytes);
   }
 
   abstract hasPiece(index: number): boolean;
@@ -82,7 +110,12 @@ abstract class CachedStorage implements PieceStorage {
 
   async readBlock(index: number, offset: number, length: number): Promise<Uint8Array> {
     const piece = this.#cache.get(index);
-    if (piece) return piece.subarray(offset, offset + length);
+    if (piece) {
+      // A copy: the piece buffer is reused once evicted, while the block may sit in a socket.
+      const block = uploadBlocks.acquire(length);
+      block.set(piece.subarray(offset, offset + length));
+      return block;
+    }
     // Only the block: a seeder sends most pieces once (super-seeding), so reading whole
     // pieces ahead would mostly churn memory.
     return this.readRange(this.meta.pieceOffset(index) + offset, length);
@@ -107,9 +140,15 @@ export class PartialPieceStorage extends CachedStorage {
   }
 
   async writePiece(index: number, bytes: Uint8Array): Promise<boolean> {
-    const stored = await this.#blob.writePiece(index, bytes);
-    if (stored) this.remember(index, bytes);
-    return stored;
+    let stored = false;
+    try {
+      stored = await this.#blob.writePiece(index, bytes);
+      return stored;
+    } finally {
+      // The write is done (or never started): the cache is the buffer's only holder now.
+      if (stored) this.remember(index, bytes);
+      else this.dropPiece(bytes);
+    }
   }
 
   protected async readRange(offset: number, length: number): Promise<Uint8Array> {
@@ -146,7 +185,8 @@ export class CompletePieceStorage extends CachedStorage {
     return index >= 0 && index < this.meta.pieceCount;
   }
 
-  async writePiece(): Promise<boolean> {
+  async writePiece(_index: number, bytes: Uint8Array): Promise<boolean> {
+    this.dropPiece(bytes);
     return false;
   }
 

@@ -71,25 +71,48 @@ export class ShoalWire extends Wire {
 
   /** The piece message whose body is being copied into a sink buffer. */
   #block: { index: number; offset: number; target: Uint8Array; filled: number } | undefined;
+  /** The chunk being received when it is borrowed (see `receive`). */
+  #borrowed: Uint8Array | undefined;
 
   override _write(data: Uint8Array, cb: (err?: Error | null) => void): void {
-    if (this.#closed) {
-      cb(null);
-      return;
-    }
+    this.receive(data, false);
+    cb(null);
+  }
+
+  /**
+   * Parses bytes received from the peer, synchronously. `borrowed` bytes belong to a buffer
+   * the socket reuses for its next read (net.connect's `onread`): nothing keeps a view of
+   * them past this call; messages and the unparsed rest are copied out. Piece bodies go
+   * straight into sink buffers either way, so a socket read allocates no memory at all.
+   */
+  receive(data: Uint8Array, borrowed: boolean): void {
+    if (this.#closed || data.length === 0) return;
     this.#chunks.push(data);
     this.#buffered += data.length;
-    while (!this.#closed) {
-      if (this.#block) {
-        if (this.#buffered === 0) break;
-        this.#fillBlock(this.#block);
-        continue;
+    if (borrowed) this.#borrowed = data;
+    try {
+      while (!this.#closed) {
+        if (this.#block) {
+          if (this.#buffered === 0) break;
+          this.#fillBlock(this.#block);
+          continue;
+        }
+        if (this.#buffered < this._parserSize) break;
+        const message = this.#take(this._parserSize);
+        this._parser!(message);
       }
-      if (this.#buffered < this._parserSize) break;
-      const message = this.#take(this._parserSize);
-      this._parser!(message);
+    } finally {
+      if (borrowed) {
+        this.#borrowed = undefined;
+        // Only the last chunk can be the borrowed one: keep a copy of its unparsed rest.
+        const last = this.#chunks.length - 1;
+        if (last >= 0 && this.#chunks[last] === data) {
+          const from = last === 0 ? this.#head : 0;
+          this.#chunks[last] = Buffer.from(data.subarray(from));
+          if (last === 0) this.#head = 0;
+        }
+      }
     }
-    cb(null);
   }
 
   /** Copies buffered bytes into the sink buffer; delivers the block once it is full. */
@@ -119,7 +142,9 @@ export class ShoalWire extends Wire {
     if (size === 0) return new Uint8Array(0);
     const first = this.#chunks[0]!;
     if (first.length - this.#head >= size) {
-      const message = first.subarray(this.#head, this.#head + size);
+      // A view into the chunk, or a copy when the chunk is borrowed (parsers may keep it).
+      const view = first.subarray(this.#head, this.#head + size);
+      const message = first === this.#borrowed ? Buffer.from(view) : view;
       this.#head += size;
       if (this.#head === first.length) {
         this.#chunks.shift();

@@ -96,4 +96,59 @@ describe('ShoalWire receive path', () => {
     expect(delivered[0]!.block.buffer).toBe(target.buffer);
     expect(Buffer.from(delivered[1]!.block)).toEqual(body.subarray(0, 100));
   });
+
+  it.each([
+    ['with a block sink', true],
+    ['without one', false],
+  ])('parses borrowed reads correctly although the read buffer is overwritten after each one (%s)', async (_, sink) => {
+    const wire = new ShoalWire('tcpIncoming');
+    const target = Buffer.alloc(262_144);
+    if (sink) wire.blockSink = (index, _offset, length) => (index === 7 ? target.subarray(0, length) : undefined);
+    const bitfields: Uint8Array[] = [];
+    const haves: number[] = [];
+    const pieces: Array<{ index: number; block: Uint8Array }> = [];
+    // Copied when it arrives: the wire goes on to set bits in it as haves come in.
+    wire.on('bitfield', (bits: { buffer: Uint8Array }) => bitfields.push(Buffer.from(bits.buffer)));
+    wire.on('have', (index: number) => haves.push(index));
+    wire.on('piece', (index: number, _offset: number, block: Uint8Array) => {
+      if (!sink && index === 7) target.set(block);
+      pieces.push({ index, block });
+    });
+    const bitfield = Buffer.alloc(5000);
+    for (let i = 0; i < bitfield.length; i++) bitfield[i] = i % 253;
+    const body = Buffer.alloc(262_144);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 13) % 256;
+    const header = (index: number) => {
+      const h = Buffer.alloc(8);
+      h.writeUInt32BE(index, 0);
+      return h;
+    };
+    const have = Buffer.alloc(4);
+    have.writeUInt32BE(42, 0);
+    const stream = Buffer.concat([
+      handshakeBytes(),
+      frame(5, bitfield),
+      frame(7, Buffer.concat([header(7), body])),
+      frame(4, have),
+      frame(7, Buffer.concat([header(9), body.subarray(0, 3000)])),
+    ]);
+    // One read buffer, reused and scribbled over after every read, like net's `onread`.
+    const readBuffer = Buffer.alloc(8000);
+    for (let i = 0; i < stream.length; i += readBuffer.length) {
+      const n = stream.copy(readBuffer, 0, i, i + readBuffer.length);
+      wire.receive(readBuffer.subarray(0, n), true);
+      readBuffer.fill(0xee);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(bitfields).toHaveLength(1);
+    expect(Buffer.from(bitfields[0]!).subarray(0, bitfield.length)).toEqual(bitfield);
+    expect(haves).toEqual([42]);
+    // What the wire keeps of the peer's pieces is its own copy, intact.
+    const expected = Buffer.from(bitfield);
+    expected[5]! |= 0x20;
+    expect(Buffer.from((wire.peerPieces as unknown as { buffer: Uint8Array }).buffer).subarray(0, bitfield.length)).toEqual(expected);
+    expect(pieces.map((p) => p.index)).toEqual([7, 9]);
+    expect(target).toEqual(body);
+    expect(Buffer.from(pieces[1]!.block)).toEqual(body.subarray(0, 3000));
+  });
 });
