@@ -69,6 +69,9 @@ interface PeerState {
   readonly unannounced: Set<number>;
 }
 
+/** Bytes of received pieces waiting to be verified and written before requests pause. */
+const MAX_UNWRITTEN_BYTES = 64 << 20;
+
 /**
  * One blob's swarm on one node: the connections to peers that have or want it, what to
  * request from each, verification and storage of what arrives, and what to tell peers.
@@ -311,6 +314,10 @@ export class BlobSwarm extends EventEmitter {
   #fill(conn: PeerConnection, state: PeerState): void {
     if (this.#closed || conn.closed || this.complete || conn.wire.peerChoking) return;
     if (!shouldTopUp(state, this.#limits)) return;
+    // The disk is behind: received pieces wait in memory to be written. Ask for more once it
+    // catches up (#finish tops every peer up), so a slow disk slows the download instead of
+    // filling memory.
+    if (this.#verifying.size * this.meta.pieceLength >= MAX_UNWRITTEN_BYTES) return;
     while (mayRequestBlock(state, this.#limits)) {
       let download: PieceDownload | undefined;
       for (const d of state.downloads.values()) {
