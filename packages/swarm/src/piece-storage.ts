@@ -76,6 +76,8 @@ class PieceCache {
 }
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
+/** Bytes of free piece buffers a storage keeps for the next pieces. */
+const FREE_PIECE_BUFFER_BYTES = 64 << 20;
 
 abstract class CachedStorage implements PieceStorage {
   abstract readonly complete: boolean;
@@ -86,7 +88,11 @@ abstract class CachedStorage implements PieceStorage {
 
   constructor(meta: Metainfo, cacheBytes: number) {
     this.meta = meta;
-    this.#pieceBuffers = new BlockPool(meta.pieceLength, 4);
+    // Enough free buffers to cover the swing in pieces under way (in flight from ten peers,
+    // waiting for the disk): a buffer dropped here is a fresh allocation later, and touching
+    // fresh memory costs more than the bytes kept (a 16-agent rollout here: 2.02x -> 1.87x of
+    // ideal with 64 free 1 MiB pieces instead of 4).
+    this.#pieceBuffers = new BlockPool(meta.pieceLength, Math.max(4, Math.floor(FREE_PIECE_BUFFER_BYTES / meta.pieceLength)));
     this.#cache = new PieceCache(cacheBytes, (piece) => this.#pieceBuffers.release(piece));
   }
 
