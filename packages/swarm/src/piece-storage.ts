@@ -75,7 +75,13 @@ class PieceCache {
   }
 }
 
-const DEFAULT_CACHE_BYTES = 64 << 20;
+/**
+ * Pieces kept in memory after they are stored. Peers ask for a fresh piece within moments of
+ * its have; later asks read it back from the page cache. Every cached byte is memory the
+ * agent touches, and touching memory is not free: with 64 MiB, a 16-agent rollout here took
+ * 1.87-2.02x of ideal at 4.95 CPU-s per GiB moved; with 16 MiB, 1.70x at 4.33.
+ */
+const DEFAULT_CACHE_BYTES = 16 << 20;
 /** Bytes of free piece buffers a storage keeps for the next pieces. */
 const FREE_PIECE_BUFFER_BYTES = 64 << 20;
 
