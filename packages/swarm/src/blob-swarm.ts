@@ -11,9 +11,9 @@ import {
   linkToDrop,
   mayRequestBlock,
   mayStartPiece,
-  shouldTopUp,
   pipelineLimits,
   seedOffersPerPeer,
+  shouldTopUp,
 } from './request-policy.ts';
 import { SeedOffers } from './seed-offers.ts';
 import { BLOCK_LENGTH } from './wire.ts';
