@@ -2,7 +2,7 @@
  * A broken swarm never breaks a pull. With no tracker, or a tracker whose seeder cannot reach
  * the registry, the agent either fetches from the registry itself (`--fallback origin`) or
  * answers a fast 404 (`--fallback none`) so that containerd asks the registry; either way the
- * image pulls and unpacks.
+ * image pulls and unpacks. So does an image from a registry outside the agent's `--registries`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -98,6 +98,23 @@ describe('fallback when the swarm cannot serve', () => {
     const values = await scrapeMetrics(n.agent.url);
     expect(metric(values, 'shoal_agent_blob_bytes_total{source="origin"}')).toBe(blobBytes());
     expect(metric(values, 'shoal_agent_blob_bytes_total{source="seeder"}')).toBe(0);
+  });
+
+  it('--registries: a registry the agent does not serve gets a 404 before anything is fetched, and containerd pulls it itself', async () => {
+    const n = await node([deadTracker], 'origin', ['--registries', 'registry.example.com']);
+    const registryRequests = () => (registry.process.stderr() + registry.process.stdout()).split('\n').filter((l) => l.includes('shoal/fallback')).length;
+    const asked = registryRequests();
+    const res = await fetch(`${n.agent.url}/v2/shoal/fallback/manifests/v1?ns=${registry.host}`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ errors: [{ code: 'NAME_UNKNOWN', message: expect.stringContaining('--registries') }] });
+    expect(registryRequests()).toBe(asked);
+
+    const before = containerdBlobRequests();
+    await pullAndCheck(n);
+    expect(containerdBlobRequests()).toBeGreaterThan(before);
+    const values = await scrapeMetrics(n.agent.url);
+    expect(metric(values, 'shoal_agent_blob_bytes_total{source="origin"}')).toBe(0);
+    expect(metric(values, `shoal_agent_served_bytes_total{registry="${registry.host}"}`)).toBe(0);
   });
 
   it('--fallback none: a stalled swarm cuts the reader off instead of leaving it waiting', async () => {

@@ -48,6 +48,8 @@ export interface AgentOptions {
   upstreams?: UpstreamConfig;
   /** Registry of mirror requests that carry no `?ns=` (default docker.io). */
   defaultRegistry?: string;
+  /** When given, the only registries the mirror serves (the default registry among them). */
+  registries?: readonly string[];
   /** Credentials for this agent's own fetches from registries (fallback); never used to decide what a client may read. */
   registryCredentials?: RegistryCredentialsProvider;
   /**
@@ -101,7 +103,7 @@ export class Agent {
       activeSwarms: () => activeSwarms,
       peers: () => this.node.connectionCount,
     });
-    const upstreams = new Upstreams(options.upstreams ?? {}, options.defaultRegistry);
+    const upstreams = new Upstreams(options.upstreams ?? {}, options.defaultRegistry, options.registries);
     this.#registryOrigin = new RegistryOrigin({
       endpoints: { ...upstreams.endpoints },
       ...(options.registryCredentials ? { credentials: options.registryCredentials } : {}),

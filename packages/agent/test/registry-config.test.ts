@@ -40,6 +40,16 @@ describe('upstream config', () => {
     expect(new Upstreams({}, 'ghcr.io').registryFor('')).toBe('ghcr.io');
   });
 
+  it('serves every registry, or with an allow-list only those and the default one', () => {
+    expect(new Upstreams({}).allows('random-1234.example')).toBe(true);
+    const upstreams = new Upstreams({}, 'ghcr.io', ['Index.Docker.io', '127.0.0.1:5000']);
+    expect(upstreams.allows('docker.io')).toBe(true);
+    expect(upstreams.allows('127.0.0.1:5000')).toBe(true);
+    expect(upstreams.allows('ghcr.io')).toBe(true);
+    expect(upstreams.allows('quay.io')).toBe(false);
+    expect(code(() => new Upstreams({}, 'docker.io', ['bad host/x']))).toBe(ErrorCode.INVALID_CONFIG);
+  });
+
   it('labels only configured registries by name, so clients cannot grow the metrics', () => {
     const upstreams = new Upstreams({ 'ghcr.io': 'https://ghcr.io' });
     expect(upstreams.label('ghcr.io')).toBe('ghcr.io');

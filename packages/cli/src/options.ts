@@ -63,12 +63,20 @@ export function option(flags: string, description: string): Option {
   return opt;
 }
 
+/** A comma-separated value's items, trimmed, empty ones dropped. */
+export function splitList(value: unknown): string[] {
+  return String(value)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /**
  * Collects repeatable `registry=url` values into a map (an env twin holds them comma-separated).
  */
 export function collectEndpoint(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const result = { ...previous };
-  for (const entry of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of splitList(value)) {
     const split = entry.indexOf('=');
     if (split <= 0) throw new InvalidArgumentError(`"${entry}" is not registry=url`);
     const url = entry.slice(split + 1);

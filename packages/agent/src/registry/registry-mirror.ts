@@ -84,6 +84,7 @@ export class RegistryMirror {
         if (isBasePath(path)) {
           const registry = this.#options.upstreams.registryFor(query.get('ns'));
           label = this.#options.upstreams.label(registry);
+          if (this.#refuse(req, res, registry)) return;
           await this.#base(req, res, registry, abort.signal);
           return;
         }
@@ -93,6 +94,7 @@ export class RegistryMirror {
         sendOciError(req, res, 400, 'NAME_INVALID', errorMessage(err));
         return;
       }
+      if (request && this.#refuse(req, res, request.registry)) return;
       if (!request) {
         kind = 'other';
         sendOciError(req, res, 404, 'UNSUPPORTED', `${path.slice(0, 200)} is not served by this mirror (manifests and blobs only)`);
@@ -110,6 +112,16 @@ export class RegistryMirror {
       res.off('close', onClose);
       this.#options.metrics.registryRequest(label, kind, res.headersSent ? res.statusCode : 0);
     }
+  }
+
+  /**
+   * Answers 404 for a registry outside `--registries`, before anything is fetched: containerd
+   * then pulls from the registry itself (the hosts.toml `server`).
+   */
+  #refuse(req: IncomingMessage, res: ServerResponse, registry: string): boolean {
+    if (this.#options.upstreams.allows(registry)) return false;
+    sendOciError(req, res, 404, 'NAME_UNKNOWN', `this mirror does not serve ${registry} (see the agent's --registries)`);
+    return true;
   }
 
   /**

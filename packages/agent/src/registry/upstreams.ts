@@ -69,15 +69,24 @@ export class Upstreams {
   readonly endpoints: Readonly<Record<string, string>>;
   readonly defaultRegistry: string;
   readonly #known: ReadonlySet<string>;
+  /** The registries the mirror serves, when restricted (`--registries`); undefined: all. */
+  readonly #allowed: ReadonlySet<string> | undefined;
 
-  constructor(config: UpstreamConfig = {}, defaultRegistry = DOCKER_HUB) {
+  /**
+   * @param allowed when given, the only registries the mirror serves (the default registry
+   *   among them): `ns` comes from whoever reaches the agent's port, and without a list any of
+   *   them can make this agent, and the seeder it asks, fetch from any host
+   */
+  constructor(config: UpstreamConfig = {}, defaultRegistry = DOCKER_HUB, allowed?: readonly string[]) {
     this.endpoints = Object.freeze({ [DOCKER_HUB]: DOCKER_HUB_ENDPOINT, ...parseUpstreamConfig(config) });
-    try {
-      this.defaultRegistry = canonicalRegistry(defaultRegistry);
-    } catch {
-      throw new ShoalError(ErrorCode.INVALID_CONFIG, `default registry ${JSON.stringify(defaultRegistry.slice(0, 100))} is not a registry host`);
-    }
+    this.defaultRegistry = configuredRegistry(defaultRegistry, 'default registry');
     this.#known = new Set([...Object.keys(this.endpoints), this.defaultRegistry]);
+    this.#allowed = allowed && new Set([this.defaultRegistry, ...allowed.map((host) => configuredRegistry(host, 'allowed registry'))]);
+  }
+
+  /** Whether the mirror serves this (canonical) registry. */
+  allows(registry: string): boolean {
+    return this.#allowed === undefined || this.#allowed.has(registry);
   }
 
   /** The canonical registry a request is for: its `ns`, else the default. Throws INVALID_ARGUMENT for a bad `ns`. */
@@ -97,5 +106,13 @@ export class Upstreams {
    */
   label(registry: string): string {
     return this.#known.has(registry) ? registry : 'other';
+  }
+}
+
+function configuredRegistry(host: string, what: string): string {
+  try {
+    return canonicalRegistry(host);
+  } catch {
+    throw new ShoalError(ErrorCode.INVALID_CONFIG, `${what} ${JSON.stringify(host.slice(0, 100))} is not a registry host`);
   }
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { Agent, loadUpstreamConfig } from '@shoal/agent';
 import { fileCredentialsProvider } from '@shoal/origin';
 import { daemonLogger } from '../logging.ts';
-import { option, parseBytes, parseDuration, parseListen, parsePort } from '../options.ts';
+import { option, parseBytes, parseDuration, parseListen, parsePort, splitList } from '../options.ts';
 import { runUntilSignal } from '../run.ts';
 import { configureContainerdCommand } from './configure-containerd.ts';
 
@@ -20,6 +20,9 @@ export function agentCommand(): Command {
     .addOption(option('--upstream-config <file>', 'registry mirror upstreams, JSON {"<registry host>": "<url>"} (default https://<host>; docker.io is registry-1.docker.io)'))
     .addOption(option('--default-registry <host>', 'registry of mirror requests without ?ns= (clients other than containerd)').default('docker.io'))
     .addOption(
+      option('--registries <hosts>', 'the only registries the mirror serves, comma-separated (default: any); others get a 404 and containerd pulls them itself'),
+    )
+    .addOption(
       option('--fallback <mode>', 'a blob the swarm cannot deliver: origin (fetch it from the registry or URL) or none (404, so containerd asks the registry)')
         .choices(['origin', 'none'])
         .default('origin'),
@@ -32,7 +35,7 @@ export function agentCommand(): Command {
         host: opts.listen.host,
         port: opts.listen.port,
         peerPort: opts.peerPort,
-        trackers: String(opts.tracker).split(',').map((s: string) => s.trim()).filter(Boolean),
+        trackers: splitList(opts.tracker),
         storeDir: opts.store,
         storeCapacity: opts.storeCapacity,
         downloadRate: opts.downloadRate,
@@ -40,6 +43,7 @@ export function agentCommand(): Command {
         stallMs: opts.stallTimeout,
         ...(opts.upstreamConfig ? { upstreams: loadUpstreamConfig(opts.upstreamConfig) } : {}),
         defaultRegistry: opts.defaultRegistry,
+        ...(opts.registries ? { registries: splitList(opts.registries) } : {}),
         fallback: opts.fallback,
         ...(opts.credentials ? { registryCredentials: fileCredentialsProvider(opts.credentials) } : {}),
         logger,

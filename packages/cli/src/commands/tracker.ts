@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Tracker } from '@shoal/tracker';
 import { daemonLogger } from '../logging.ts';
-import { collectEndpoint, option, parseBytes, parseDuration, parseFraction, parseListen, parsePort } from '../options.ts';
+import { collectEndpoint, option, parseBytes, parseDuration, parseFraction, parseListen, parsePort, splitList } from '../options.ts';
 import { runUntilSignal } from '../run.ts';
 import { buildTrackerOrigins } from '../tracker-origins.ts';
 
@@ -51,7 +51,7 @@ export function trackerCommand(): Command {
         origins,
         registry,
         replicas: [
-          ...String(opts.replicas).split(',').map((s: string) => s.trim()).filter(Boolean),
+          ...splitList(opts.replicas),
           ...(opts.replicasDns ? [`dns+http://${opts.replicasDns}:${opts.listen.port}`] : []),
         ],
         announceIntervalSeconds: Math.max(1, Math.round(opts.announceInterval / 1000)),
