@@ -114,23 +114,30 @@ abstract class CachedStorage implements PieceStorage {
   abstract hasPiece(index: number): boolean;
   abstract writePiece(index: number, bytes: Uint8Array): Promise<boolean>;
   abstract close(): Promise<void>;
-  protected abstract readRange(offset: number, length: number): Promise<Uint8Array>;
+  /** Reads `into.length` stored bytes at `offset` of the blob into `into`. */
+  protected abstract readRange(offset: number, into: Buffer): Promise<void>;
 
   remember(index: number, bytes: Uint8Array): void {
     this.#cache.set(index, bytes);
   }
 
   async readBlock(index: number, offset: number, length: number): Promise<Uint8Array> {
+    const block = uploadBlocks.acquire(length);
     const piece = this.#cache.get(index);
     if (piece) {
       // A copy: the piece buffer is reused once evicted, while the block may sit in a socket.
-      const block = uploadBlocks.acquire(length);
       block.set(piece.subarray(offset, offset + length));
       return block;
     }
     // Only the block: a seeder sends most pieces once (super-seeding), so reading whole
     // pieces ahead would mostly churn memory.
-    return this.readRange(this.meta.pieceOffset(index) + offset, length);
+    try {
+      await this.readRange(this.meta.pieceOffset(index) + offset, block);
+      return block;
+    } catch (err) {
+      uploadBlocks.release(block);
+      throw err;
+    }
   }
 }
 
@@ -163,14 +170,8 @@ export class PartialPieceStorage extends CachedStorage {
     }
   }
 
-  protected async readRange(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = uploadBlocks.acquire(length);
-    try {
-      return await this.#blob.read(offset, length, buffer);
-    } catch (err) {
-      uploadBlocks.release(buffer);
-      throw err;
-    }
+  protected async readRange(offset: number, into: Buffer): Promise<void> {
+    await this.#blob.read(offset, into.length, into);
   }
 
   /** Closes the partial blob: the swarm that fills it is its one owner. */
@@ -202,19 +203,11 @@ export class CompletePieceStorage extends CachedStorage {
     return false;
   }
 
-  protected async readRange(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = uploadBlocks.acquire(length);
-    try {
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await this.#file.read(buffer, done, length - done, offset + done);
-        if (bytesRead === 0) throw new Error(`short read of ${this.meta.digest} at ${offset + done}`);
-        done += bytesRead;
-      }
-      return buffer;
-    } catch (err) {
-      uploadBlocks.release(buffer);
-      throw err;
+  protected async readRange(offset: number, into: Buffer): Promise<void> {
+    for (let done = 0; done < into.length; ) {
+      const { bytesRead } = await this.#file.read(into, done, into.length - done, offset + done);
+      if (bytesRead === 0) throw new Error(`short read of ${this.meta.digest} at ${offset + done}`);
+      done += bytesRead;
     }
   }
 

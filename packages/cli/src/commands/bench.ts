@@ -14,7 +14,7 @@ import {
   runSimulation,
   writeReport,
 } from '@shoal/bench';
-import { option, parseBytes, parseDuration } from '../options.ts';
+import { option, parseBytes, parseDuration, splitList } from '../options.ts';
 
 /** Parsed options shared by `bench rollout` and `bench simulate`. */
 interface ScenarioFlags {
@@ -58,7 +58,7 @@ function parseWaves(value: string): number[] {
 /** "direct,cache,aria2" or "all": the baselines to run after Shoal. */
 function parseCompare(value: string): Baseline[] {
   if (value.trim() === 'all') return [...BASELINES];
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = splitList(value);
   for (const name of names) {
     if (!(BASELINES as readonly string[]).includes(name)) throw new InvalidArgumentError(`"${name}" is not a baseline (${BASELINES.join(', ')}, or all)`);
   }

@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { configureContainerd, formatAction, loadUpstreamConfig, undoContainerdConfig } from '@shoal/agent';
-import { option } from '../options.ts';
+import { option, splitList } from '../options.ts';
 
 /** Collects a repeatable value (an environment twin holds them comma-separated). */
 function collectRegistries(value: string, previous: string[] = []): string[] {
-  const added = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const added = splitList(value);
   if (added.length === 0) throw new InvalidArgumentError('expected a registry host (e.g. docker.io) or _default');
   return [...previous, ...added];
 }
